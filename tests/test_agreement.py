@@ -393,6 +393,29 @@ def test_match_spans_table(a, b, exact, overlap):
     assert match_spans(a, b, "overlap") == naive_overlap_match(a, b)
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_overlap_matching_on_long_span_lists(seed):
+    """Long lists take the sweep path for candidates; must equal brute force."""
+    rng = random.Random(seed)
+
+    def spans(n):
+        out = []
+        for _ in range(n):
+            s = rng.randrange(300)
+            out.append(S(s, s + rng.randint(1, 30), rng.choice(["ORG", "PERSON"])))
+        return out + [copy.deepcopy(out[k]) for k in range(0, n, 7)]     # exact duplicates
+
+    a, b = spans(rng.randint(10, 60)), spans(rng.randint(10, 60))
+    ka = [ag._span_key(x) for x in a]
+    kb = [ag._span_key(x) for x in b]
+    brute = sorted((i, j) for i, x in enumerate(ka) for j, y in enumerate(kb)
+                   if x[2] == y[2] and x[0] < y[1] and y[0] < x[1])
+    assert len(ka) * len(kb) >= ag._SWEEP_MIN
+    assert sorted(ag._overlap_candidates(ka, kb)) == brute
+    assert match_spans(a, b, "overlap") == naive_overlap_match(a, b)
+    assert match_spans(a, b, "exact") == naive_exact_match(a, b)
+
+
 def test_match_spans_rejects_unknown_mode():
     with pytest.raises(ValueError):
         match_spans([], [], "fuzzy")
