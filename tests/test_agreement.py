@@ -142,7 +142,8 @@ def naive_exact_match(a, b):
     used, out = set(), []
     for i, x in enumerate(a):
         for j, y in enumerate(b):
-            if j not in used and (x["start"], x["end"], x["label"]) == (y["start"], y["end"], y["label"]):
+            same = (x["start"], x["end"], x["label"]) == (y["start"], y["end"], y["label"])
+            if j not in used and same:
                 used.add(j)
                 out.append((i, j))
                 break
@@ -543,8 +544,10 @@ CL = S(37, 54, "CLAIM", "favor")
 
 def _agree_docs():
     """alice and bob agree everywhere; carol agrees on d1 and did not annotate d2."""
-    d1 = {"id": 1, "text": TEXT, "annotations": {u: [ORG, PER, CL] for u in ("alice", "bob", "carol")}}
-    d2 = {"id": 2, "text": TEXT, "annotations": {u: [MON, S(37, 43, "ORG")] for u in ("alice", "bob")}}
+    d1 = {"id": 1, "text": TEXT,
+          "annotations": {u: [ORG, PER, CL] for u in ("alice", "bob", "carol")}}
+    d2 = {"id": 2, "text": TEXT,
+          "annotations": {u: [MON, S(37, 43, "ORG")] for u in ("alice", "bob")}}
     return [d1, d2]
 
 
@@ -567,7 +570,8 @@ def test_empty_submission_lowers_agreement():
     for ly in ("entity",):
         b, r = base["layers"][ly], rep["layers"][ly]
         assert r["token"]["krippendorff_alpha"] < b["token"]["krippendorff_alpha"]
-        assert r["token"]["cohen_kappa"]["mean_over_pairs"] < b["token"]["cohen_kappa"]["mean_over_pairs"]
+        assert (r["token"]["cohen_kappa"]["mean_over_pairs"]
+                < b["token"]["cohen_kappa"]["mean_over_pairs"])
         assert r["span_f1"]["exact"]["mean_over_pairs"] < b["span_f1"]["exact"]["mean_over_pairs"]
         assert r["span_f1"]["exact"]["pairs"]["alice|carol"]["fn"] == 2
         assert set(r["token"]["fleiss_kappa"]) == {"3"}
@@ -577,7 +581,8 @@ def test_empty_submission_lowers_agreement():
     ref = reference_stats(docs)
     tok = rep["layers"]["entity"]["token"]
     assert tok["krippendorff_alpha"] == pytest.approx(ref["entity"]["alpha"], abs=TOL)
-    assert tok["fleiss_kappa"]["3"]["kappa"] == pytest.approx(ref["entity"]["fleiss"]["3"][0], abs=TOL)
+    assert tok["fleiss_kappa"]["3"]["kappa"] == pytest.approx(
+        ref["entity"]["fleiss"]["3"][0], abs=TOL)
 
 
 def test_single_annotator_documents_count_in_coverage_only():
@@ -606,7 +611,8 @@ def test_single_annotator_documents_count_in_coverage_only():
             assert p["f1"] is None and p["f1_reason"] == "no common documents" and p["n_docs"] == 0
             c = r["token"]["cohen_kappa"]["pairs"][f"{other}|dave"]
             assert c["kappa"] is None and c["kappa_reason"] == "no common documents"
-        assert r["span_f1"]["exact"]["mean_over_pairs"] == base["layers"][ly]["span_f1"]["exact"]["mean_over_pairs"]
+        assert (r["span_f1"]["exact"]["mean_over_pairs"]
+                == base["layers"][ly]["span_f1"]["exact"]["mean_over_pairs"])
     singles = [d for d in rep["documents"] if d["n_annotators"] < 2]
     assert [d["id"] for d in rep["documents"][-3:]] == [3, 4, 5]
     assert all(d["disagreement"] is None for d in singles)
