@@ -25,7 +25,7 @@ label is in no layer are ignored; spans with invalid offsets raise
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from itertools import combinations
 from typing import Any, Iterable, Mapping, Sequence
 
