@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from flask import Flask, current_app, g, request
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, column, create_engine, event, inspect, text
 from sqlmodel import Session, select
 
 from .errors import Forbidden, NotFound
@@ -136,11 +136,19 @@ def get_project_or_404(project_id: int, user: User) -> Project:
     return project
 
 
+_DOCUMENT = text("SELECT id, project_id, external_id, text, meta, content_hash, tokens, created_at "
+                 "FROM documents WHERE id = :id").columns(
+    column("id", Integer), column("project_id", Integer), column("external_id", String),
+    column("text", Text), column("meta", JSON), column("content_hash", String), column("tokens", JSON),
+    column("created_at", DateTime(timezone=True)))
+
+
 def get_document_or_404(document_id: int, user: User) -> Document:
-    doc = session().get(Document, document_id)
-    if doc is None:
+    """A detached, read-only Document (hot path: every annotation read and save loads one)."""
+    row = session().connection().execute(_DOCUMENT, {"id": document_id}).first()
+    if row is None:
         raise NotFound(f"Document {document_id} does not exist.")
-    return doc
+    return Document.model_construct(**row._mapping)
 
 
 def get_user_by_name_or_404(username: str) -> User:
