@@ -305,14 +305,18 @@ def create_korean_tokenizer(user_words: List[str] = []):  # noqa: B006 (spaCy re
 
 
 def register_tokenizer() -> None:
-    """Register the tokenizer in this process (the entry point does it for
-    ``spacy.load`` when the package is installed)."""
+    """Register the tokenizer and the clause suggester in this process (the
+    entry points do it for ``spacy.load`` when the package is installed)."""
     import spacy
 
-    try:
-        spacy.registry.tokenizers.get(KOREAN_TOKENIZER)
-    except Exception:  # catalogue.RegistryError
-        spacy.registry.tokenizers.register(KOREAN_TOKENIZER, func=create_korean_tokenizer)
+    for registry, name, func in (
+        (spacy.registry.tokenizers, KOREAN_TOKENIZER, create_korean_tokenizer),
+        (spacy.registry.misc, CLAUSE_SUGGESTER, create_clause_suggester),
+    ):
+        try:
+            registry.get(name)
+        except Exception:  # catalogue.RegistryError: not installed as a package
+            registry.register(name, func=func)
 
 
 _nlp_lock = threading.Lock()
@@ -366,3 +370,83 @@ def covering_tokens(boundaries: Sequence[Tuple[int, int]], start: int, end: int)
             out.append(boundaries[i])
         i += 1
     return out
+
+
+# ---------------------------------------------------------------------------
+# Span suggester for sentence-like spans (CLAIM).  spaCy's n-gram suggesters
+# only propose short spans; claims are whole sentences or clauses of 10-60
+# tokens, which n-grams up to that length would make far too expensive.
+# ---------------------------------------------------------------------------
+_SENT_END = frozenset(".?!。？！")
+_CLAUSE_END = frozenset(",;:…，、–—")
+
+
+def clause_segments(words: Sequence[str], is_space: Sequence[bool], max_clauses: int = 8) -> List[Tuple[int, int]]:
+    """Candidate (start, end) token ranges: every run of up to ``max_clauses``
+    consecutive clauses inside one sentence.  Sentences end after ``. ? !``
+    or at a whitespace token containing a line break; clauses end at
+    ``, ; : …``.  A candidate ending at a clause break excludes the separator;
+    one ending a sentence includes its final punctuation."""
+    out: List[Tuple[int, int]] = []
+    sentence: List[Tuple[int, int, int]] = []  # (start, end_without_sep, end_with_sep)
+    start = None
+
+    def close_sentence():
+        for i in range(len(sentence)):
+            for j in range(i, min(len(sentence), i + max_clauses)):
+                s = sentence[i][0]
+                out.append((s, sentence[j][1]))
+                if sentence[j][2] != sentence[j][1]:
+                    out.append((s, sentence[j][2]))
+        sentence.clear()
+
+    n = len(words)
+    for k in range(n):
+        if is_space[k]:
+            if "\n" in words[k] or "\r" in words[k]:
+                if start is not None:
+                    sentence.append((start, k, k))
+                    start = None
+                close_sentence()
+            continue
+        if start is None:
+            start = k
+        w = words[k]
+        if w and all(c in _SENT_END for c in w):
+            sentence.append((start, k + 1, k + 1))
+            start = None
+            close_sentence()
+        elif w and all(c in _CLAUSE_END for c in w):
+            if k > start:
+                sentence.append((start, k, k + 1))
+            start = None
+    if start is not None:
+        sentence.append((start, n, n))
+    close_sentence()
+    return sorted(set(out))
+
+
+def create_clause_suggester(max_clauses: int = 8):
+    """spaCy registry function ``annotator.clause_suggester.v1`` (``@misc``)."""
+
+    def clause_suggester(docs, *, ops=None):
+        from thinc.api import get_current_ops
+        from thinc.types import Ragged
+
+        if ops is None:
+            ops = get_current_ops()
+        rows: List[Tuple[int, int]] = []
+        lengths = []
+        for doc in docs:
+            segs = clause_segments([t.text for t in doc], [t.is_space for t in doc], max_clauses)
+            rows.extend(segs)
+            lengths.append(len(segs))
+        lengths_array = ops.asarray1i(lengths)
+        if rows:
+            return Ragged(ops.asarray2i(rows), lengths_array)
+        return Ragged(ops.xp.zeros((0, 0), dtype="i"), lengths_array)
+
+    return clause_suggester
+
+
+CLAUSE_SUGGESTER = "annotator.clause_suggester.v1"
