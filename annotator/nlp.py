@@ -151,9 +151,10 @@ def normalise_boundaries(text: str, spans: Iterable[Tuple[int, int]], split_scri
     their own tokens.  The result is sorted, non-overlapping and covers every
     non-whitespace character.
     """
+    spans = spans if isinstance(spans, list) else list(spans)
+    if not split_scripts and _is_clean(text, spans):  # fast path: stored boundaries, already clean
+        return spans
     raw = sorted((max(0, int(s)), min(len(text), int(e))) for s, e in spans)
-    if not split_scripts and _is_clean(text, raw):
-        return [tuple(x) for x in raw]
     merged: Boundaries = []
     for s, e in raw:
         if e <= s:
