@@ -1,0 +1,36 @@
+"""annotator: text annotation for training data. ``create_app`` builds the web app.
+
+Importing the package does nothing else: no database, no spaCy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from .config import load_config
+
+PACKAGE_DIR = Path(__file__).parent
+
+
+def _asset_dir(name: str) -> str:
+    """static/ and templates/ live at the repo top level; a wheel ships them inside the package."""
+    bundled = PACKAGE_DIR / name
+    return str(bundled if bundled.is_dir() else PACKAGE_DIR.parent / name)
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    app = Flask(__name__, static_folder=_asset_dir("static"), template_folder=_asset_dir("templates"))
+    app.config.update(load_config(overrides))
+
+    from . import auth, db, errors, security, ui
+    from .api import bp as api_bp
+
+    db.init_app(app)
+    errors.init_app(app)
+    auth.init_app(app)
+    security.init_app(app)
+    app.register_blueprint(ui.bp)
+    app.register_blueprint(api_bp)
+    return app

@@ -1,0 +1,201 @@
+"""Saving annotations (versioned, optimistic), reading them back, and the annotator's queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from .errors import Conflict, Invalid
+from .models import (
+    STATUSES, SYSTEM_ROLE, Annotation, AnnotationVersion, Document, Label, Project, Reservation,
+    Span, User, utcnow,
+)
+from .projects import label_specs, project_labels
+from .spans import SpanErrors, validate_spans
+
+BODY_KEYS = {"spans", "version", "status", "skip_reason"}
+
+
+def spans_of(s: Session, annotation_id: int) -> list[dict]:
+    rows = s.execute(
+        select(Span.start, Span.end, Label.name, Span.attributes)
+        .join(Label, Label.id == Span.label_id)
+        .where(Span.annotation_id == annotation_id)
+        .order_by(Span.start, Span.end, Label.name)
+    ).all()
+    return [{"start": a, "end": b, "label": lab, "attributes": attrs or {}} for a, b, lab, attrs in rows]
+
+
+def find_annotation(s: Session, document_id: int, user_id: int) -> Annotation | None:
+    return s.execute(select(Annotation).where(
+        Annotation.document_id == document_id, Annotation.user_id == user_id)).scalar_one_or_none()
+
+
+def annotation_state(s: Session, doc: Document, user: User) -> dict:
+    ann = find_annotation(s, doc.id, user.id)
+    if ann is None:
+        return {"spans": [], "version": 0, "status": None}
+    return {"spans": spans_of(s, ann.id), "version": ann.version, "status": ann.status,
+            "skip_reason": ann.skip_reason, "updated_at": ann.updated_at.isoformat()}
+
+
+def check_body(body) -> tuple[list, int, str | None, str | None]:
+    if not isinstance(body, dict):
+        raise Invalid("The body must be a JSON object with 'spans' and 'version'.", [{"field": "body"}])
+    extra = sorted(set(body) - BODY_KEYS)
+    if extra:
+        raise Invalid(f"Unknown field {extra[0]!r}.", [{"field": extra[0], "reason": "unknown field"}])
+    for key in ("spans", "version"):
+        if key not in body:
+            raise Invalid(f"Missing field {key!r}.", [{"field": key, "reason": "missing"}])
+    version = body["version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise Invalid("'version' must be a whole number >= 0.", [{"field": "version"}])
+    status = body.get("status")
+    if status is not None and status not in STATUSES:
+        raise Invalid(f"'status' must be one of {', '.join(STATUSES)}.", [{"field": "status"}])
+    reason = body.get("skip_reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 2000):
+        raise Invalid("'skip_reason' must be text of at most 2000 characters.", [{"field": "skip_reason"}])
+    return body["spans"], version, status, reason
+
+
+def _stale(sent: int, current: int) -> Conflict:
+    return Conflict(
+        f"This annotation was saved elsewhere (another tab or device): you sent version {sent}, "
+        f"the saved version is {current}. Reload to see it; nothing was overwritten.",
+        [{"field": "version", "sent": sent, "current": current}])
+
+
+def save_annotation(s: Session, doc: Document, user: User, body) -> dict:
+    """Validate everything, then write the new version and its history row; raise on any error."""
+    spans_in, version, status, skip_reason = check_body(body)
+    labels = project_labels(s, doc.project_id)
+    try:
+        spans = validate_spans(doc.text, spans_in, label_specs(labels))
+    except SpanErrors as e:
+        raise Invalid(str(e), e.details) from None
+    label_ids = {lab.name: lab.id for lab in labels}
+    now = utcnow()
+    ann = find_annotation(s, doc.id, user.id)
+    if ann is None:
+        if version != 0:
+            raise _stale(version, 0)
+        status = status or "in_progress"
+        ann = Annotation(document_id=doc.id, user_id=user.id, status=status, version=1,
+                         skip_reason=skip_reason if status == "skipped" else None,
+                         created_at=now, updated_at=now,
+                         submitted_at=now if status == "submitted" else None)
+        try:
+            with s.begin_nested():
+                s.add(ann)
+                s.flush()
+        except IntegrityError:
+            raise _stale(version, 1) from None
+    else:
+        if version != ann.version:
+            raise _stale(version, ann.version)
+        status = status or ann.status
+        values = {"version": version + 1, "status": status, "updated_at": now,
+                  "skip_reason": skip_reason if status == "skipped" else None}
+        if status == "submitted" and ann.status != "submitted":
+            values["submitted_at"] = now
+        res = s.execute(update(Annotation).where(
+            Annotation.id == ann.id, Annotation.version == version).values(**values))
+        if res.rowcount != 1:
+            raise _stale(version, version + 1)
+        s.execute(delete(Span).where(Span.annotation_id == ann.id))
+        for key, value in values.items():
+            setattr(ann, key, value)
+    if spans:
+        s.execute(insert(Span.__table__), [
+            {"annotation_id": ann.id, "start": sp["start"], "end": sp["end"],
+             "label_id": label_ids[sp["label"]], "attributes": sp["attributes"]} for sp in spans])
+    s.execute(insert(AnnotationVersion.__table__), [{
+        "annotation_id": ann.id, "version": ann.version, "status": status, "spans": spans,
+        "saved_at": now, "saved_by": user.id}])
+    if status == "in_progress":
+        _touch_reservation(s, doc.id, user.id, now)
+    else:
+        s.execute(delete(Reservation).where(Reservation.document_id == doc.id,
+                                            Reservation.user_id == user.id))
+    return {"spans": spans, "version": ann.version, "status": status,
+            "skip_reason": ann.skip_reason, "updated_at": now.isoformat()}
+
+
+def history(s: Session, annotation_id: int) -> list[dict]:
+    rows = s.execute(select(AnnotationVersion).where(AnnotationVersion.annotation_id == annotation_id)
+                     .order_by(AnnotationVersion.version)).scalars()
+    return [{"version": v.version, "status": v.status, "spans": v.spans,
+             "saved_at": v.saved_at.isoformat(), "saved_by": v.saved_by} for v in rows]
+
+
+def _touch_reservation(s: Session, document_id: int, user_id: int, now) -> None:
+    res = s.execute(update(Reservation).where(
+        Reservation.document_id == document_id, Reservation.user_id == user_id).values(touched_at=now))
+    if res.rowcount == 0:
+        s.execute(insert(Reservation.__table__), [
+            {"document_id": document_id, "user_id": user_id, "touched_at": now}])
+
+
+# --- the queue -------------------------------------------------------------------------
+
+def _persons():
+    return select(User.id).where(User.role != SYSTEM_ROLE)
+
+
+def next_document(s: Session, project: Project, user: User) -> Document | None:
+    """The caller's next document, or None when their queue is empty.
+
+    First the caller's own unfinished work (reserved or in progress). Otherwise a document
+    the caller has not annotated whose submitted annotations plus live reservations by others
+    are fewer than k, preferring documents closest to completion. Reservations untouched for
+    ``project.reservation_minutes`` no longer hold a place.
+    """
+    mine_open = or_(
+        exists().where(Annotation.document_id == Document.id, Annotation.user_id == user.id,
+                       Annotation.status == "in_progress"),
+        and_(exists().where(Reservation.document_id == Document.id, Reservation.user_id == user.id),
+             ~exists().where(Annotation.document_id == Document.id, Annotation.user_id == user.id,
+                             Annotation.status != "in_progress")),
+    )
+    doc = s.execute(select(Document).where(Document.project_id == project.id, mine_open)
+                    .order_by(Document.id).limit(1)).scalar_one_or_none()
+    if doc is not None:
+        return doc
+    now = utcnow()
+    cutoff = now - timedelta(minutes=project.reservation_minutes)
+    submitted = (select(func.count()).select_from(Annotation)
+                 .where(Annotation.document_id == Document.id, Annotation.status == "submitted",
+                        Annotation.user_id.in_(_persons())).correlate(Document).scalar_subquery())
+    reserved = (select(func.count()).select_from(Reservation)
+                .where(Reservation.document_id == Document.id, Reservation.user_id != user.id,
+                       Reservation.touched_at > cutoff).correlate(Document).scalar_subquery())
+    doc = s.execute(
+        select(Document).where(
+            Document.project_id == project.id,
+            ~exists().where(Annotation.document_id == Document.id, Annotation.user_id == user.id),
+            submitted + reserved < project.k,
+        ).order_by(submitted.desc(), Document.id).limit(1)
+    ).scalar_one_or_none()
+    if doc is not None:
+        s.execute(delete(Reservation).where(Reservation.document_id == doc.id,
+                                            Reservation.user_id == user.id))
+        s.execute(insert(Reservation.__table__), [
+            {"document_id": doc.id, "user_id": user.id, "touched_at": now}])
+    return doc
+
+
+def progress(s: Session, project: Project, user: User) -> dict:
+    """Submitted by the caller / documents available to them, and the project's overall state."""
+    total = s.execute(select(func.count()).select_from(Document)
+                      .where(Document.project_id == project.id)).scalar_one()
+    counts = dict(s.execute(
+        select(Annotation.status, func.count()).join(Document, Document.id == Annotation.document_id)
+        .where(Document.project_id == project.id, Annotation.user_id == user.id)
+        .group_by(Annotation.status)).all())
+    return {"documents": total, "submitted": counts.get("submitted", 0),
+            "skipped": counts.get("skipped", 0), "in_progress": counts.get("in_progress", 0)}

@@ -1,0 +1,77 @@
+"""Who is calling: session cookie (+ CSRF on state changes) or a Bearer API token.
+
+Log-in is required everywhere except the endpoints in PUBLIC_ENDPOINTS.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from flask import Flask, g, redirect, request, session, url_for
+
+from . import db
+from .errors import Forbidden, Unauthorized
+from .models import User
+from .users import user_for_token
+
+PUBLIC_ENDPOINTS = {"ui.login", "static", "api.health", "ui.health"}
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def _check_csrf() -> None:
+    sent = request.headers.get(CSRF_HEADER) or request.form.get("csrf_token", "")
+    expected = session.get("csrf", "")
+    if not expected or not hmac.compare_digest(str(sent), expected):
+        raise Forbidden("The CSRF token is missing or wrong; reload the page and try again.",
+                        [{"field": "csrf_token"}])
+
+
+def login_user(user: User) -> None:
+    session.clear()
+    session["uid"] = user.id
+    session["csrf"] = secrets.token_urlsafe(32)
+    session.permanent = True
+
+
+def logout_user() -> None:
+    session.clear()
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
+    @app.before_request
+    def _load_user():
+        g.user = None
+        g.auth = None
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            user = user_for_token(db.session(), header[7:].strip())
+            if user is None:
+                raise Unauthorized("The API token is invalid or revoked.")
+            g.user, g.auth = user, "token"
+        elif "uid" in session:
+            user = db.session().get(User, session["uid"])
+            if user is not None and user.active and user.is_person:
+                g.user, g.auth = user, "cookie"
+            else:
+                session.clear()
+        # Cookie-authenticated (or anonymous form) state changes need the CSRF token.
+        if request.method not in SAFE_METHODS and g.auth != "token":
+            _check_csrf()
+        if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
+            if request.path.startswith("/api/") or request.endpoint is None:
+                if request.endpoint is None:
+                    return None  # let the 404 handler answer
+                raise Unauthorized("Log in first, or send 'Authorization: Bearer <token>'.")
+            return redirect(url_for("ui.login", next=request.full_path.rstrip("?")))
+        return None

@@ -1,0 +1,242 @@
+"""The `annotator` command: thin click commands over library functions.
+
+A user error is one clear line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from .errors import AnnotatorError
+
+
+class AppContext:
+    def __init__(self, db_url: str | None):
+        self.db_url = db_url
+
+    def config(self) -> dict:
+        from .config import load_config
+
+        return load_config({"DATABASE_URL": self.db_url} if self.db_url else None)
+
+    @contextmanager
+    def session(self):
+        """A write session on a migrated database; commits on success."""
+        from .db import Database, migrate
+
+        url = self.config()["DATABASE_URL"]
+        migrate(url)
+        database = Database(url)
+        try:
+            with database.session() as s:
+                yield s
+                s.commit()
+        finally:
+            database.dispose()
+
+
+def _db_url(value: str | None) -> str | None:
+    if value and "://" not in value:
+        return "sqlite:///" + os.path.abspath(value)
+    return value
+
+
+class Group(click.Group):
+    """Turns our errors into one line and exit code 1 (2 for usage errors, as click does)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except AnnotatorError as e:
+            detail = ""
+            if e.details and isinstance(e.details[0], dict) and len(e.details) > 1:
+                detail = f" ({len(e.details)} problems; the first is shown)"
+            raise click.ClickException(e.message + detail) from None
+        except OSError as e:
+            raise click.ClickException(f"{e.strerror or e}: {e.filename}" if e.filename else str(e)) from None
+
+
+@click.group(cls=Group)
+@click.option("--db", "db", envvar="ANNOTATOR_DATABASE_URL", default=None,
+              help="SQLite file path or SQLAlchemy URL (default: annotator-data/annotator.db).")
+@click.pass_context
+def main(ctx, db):
+    """annotator: label text spans, measure agreement, export training data."""
+    ctx.obj = AppContext(_db_url(db))
+
+
+@main.command()
+@click.pass_obj
+def init(app: AppContext):
+    """Create or upgrade the database schema."""
+    from .db import migrate
+
+    url = app.config()["DATABASE_URL"]
+    migrate(url)
+    click.echo(f"Database ready: {url}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.pass_obj
+def serve(app: AppContext, host, port, workers):
+    """Serve the web app on a production WSGI server (gunicorn)."""
+    from .db import migrate
+    from .server import run
+
+    conf = app.config()
+    migrate(conf["DATABASE_URL"])
+    run(host, port, workers, {"DATABASE_URL": conf["DATABASE_URL"]})
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--no-serve", is_flag=True, help="Load the demo and exit.")
+@click.pass_obj
+def demo(app: AppContext, host, port, workers, no_serve):
+    """Load the demo project (five Korean news articles), print log-ins, then serve."""
+    from .demo import load_demo
+    from .server import run
+
+    with app.session() as s:
+        project, passwords = load_demo(s)
+    click.echo(f"Demo project: {project.name!r} (id {project.id})")
+    for name, (role, pw) in passwords.items():
+        click.echo(f"  {name:<8} {role:<10} password: {pw}")
+    if not no_serve:
+        click.echo(f"Open http://{host}:{port}/")
+        run(host, port, workers, {"DATABASE_URL": app.config()["DATABASE_URL"]})
+
+
+@main.group()
+def users():
+    """Manage users."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["admin", "lead", "annotator"]), default="annotator", show_default=True)
+@click.option("--password", default=None, help="Prompted for when omitted.")
+@click.pass_obj
+def users_add(app: AppContext, name, role, password):
+    """Add a user."""
+    from .users import create_user
+
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with app.session() as s:
+        create_user(s, name, role, password)
+    click.echo(f"Added {role} {name}.")
+
+
+@users.command("list")
+@click.pass_obj
+def users_list(app: AppContext):
+    """List users."""
+    from sqlalchemy import select
+
+    from .models import User
+
+    with app.session() as s:
+        for u in s.execute(select(User).order_by(User.id)).scalars():
+            if u.is_person:
+                click.echo(f"{u.username}\t{u.role}\t{'active' if u.active else 'inactive'}")
+
+
+@users.command("token")
+@click.argument("name")
+@click.option("--revoke", is_flag=True, help="Revoke all of the user's tokens instead.")
+@click.pass_obj
+def users_token(app: AppContext, name, revoke):
+    """Print a new API token for NAME (shown once; the last line is the token)."""
+    from .users import create_token, get_user, revoke_tokens
+
+    with app.session() as s:
+        user = get_user(s, name)
+        if not user.is_person:
+            raise AnnotatorError(f"{name!r} is a built-in pseudo-user and cannot have tokens.")
+        if revoke:
+            click.echo(f"Revoked {revoke_tokens(s, user)} token(s) of {name}.")
+            return
+        token = create_token(s, user)
+    click.echo(f"New API token for {name} (store it now; it is not shown again):")
+    click.echo(token)
+
+
+@main.group()
+def projects():
+    """Manage projects."""
+
+
+@projects.command("create")
+@click.argument("name")
+@click.option("--language", default="en", show_default=True, help="Language code, e.g. ko.")
+@click.option("--k", default=2, show_default=True, type=int, help="Annotators per document.")
+@click.option("--guidelines", type=click.Path(exists=True, dir_okay=False), help="Markdown file.")
+@click.option("--labels", "labels_file", type=click.Path(exists=True, dir_okay=False),
+              help="JSON file with a label set (default: the 'news' set).")
+@click.pass_obj
+def projects_create(app: AppContext, name, language, k, guidelines, labels_file):
+    """Create a project."""
+    from .projects import create_project
+
+    label_set = "news"
+    if labels_file:
+        try:
+            label_set = json.loads(Path(labels_file).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise AnnotatorError(f"{labels_file} is not valid JSON (line {e.lineno}): {e.msg}.") from None
+    text = Path(guidelines).read_text(encoding="utf-8") if guidelines else ""
+    with app.session() as s:
+        p = create_project(s, name, language=language, k=k, guidelines=text, label_set=label_set)
+    click.echo(f"Created project {p.name!r} (id {p.id}).")
+
+
+@projects.command("list")
+@click.pass_obj
+def projects_list(app: AppContext):
+    """List projects with their document counts."""
+    from sqlalchemy import func, select
+
+    from .models import Document, Project
+
+    with app.session() as s:
+        counts = dict(s.execute(select(Document.project_id, func.count()).group_by(Document.project_id)).all())
+        for p in s.execute(select(Project).order_by(Project.id)).scalars():
+            click.echo(f"{p.id}\t{p.name}\t{p.language}\tk={p.k}\t{counts.get(p.id, 0)} documents")
+
+
+@main.command("import")
+@click.argument("project")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.pass_obj
+def import_cmd(app: AppContext, project, files):
+    """Import documents into PROJECT (id or name) from .txt, .jsonl or .csv files (all or nothing)."""
+    from .importing import import_records, parse_file
+    from .projects import find_project
+
+    items: list = []
+    with click.progressbar(files, label="Reading", file=sys.stderr,
+                           hidden=len(files) < 20) as bar:
+        for path in bar:
+            for line, rec in parse_file(path):
+                items.append((f"{Path(path).name}:{line}" if len(files) > 1 else line, rec))
+    with app.session() as s:
+        p = find_project(s, project)
+        result = import_records(s, p, items, app.config()["MAX_DOCUMENT_CHARS"])
+    click.echo(f"Imported {result['imported']} documents into {p.name!r} "
+               f"({result['with_spans']} with annotations).")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

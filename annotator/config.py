@@ -1,0 +1,75 @@
+"""Layered configuration: defaults, then ANNOTATOR_* environment variables, then overrides.
+
+Every key is documented in the README's configuration table (a test checks it).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from .errors import AnnotatorError
+
+# key -> (default, type, description)
+SETTINGS: dict[str, tuple[object, type, str]] = {
+    "DATA_DIR": ("annotator-data", str, "Folder for the SQLite database and the session secret."),
+    "DATABASE_URL": ("", str, "SQLAlchemy URL; default: SQLite file DATA_DIR/annotator.db."),
+    "SECRET_KEY": ("", str, "Session-signing secret; default: generated once into DATA_DIR/secret_key."),
+    "MAX_UPLOAD_MB": (64, int, "Largest request body in MiB (larger: 413)."),
+    "MAX_DOCUMENT_CHARS": (1_000_000, int, "Largest document, in characters."),
+    "EXPORT_DIR": ("exports", str, "Default output folder of `annotator export`."),
+    "SESSION_HOURS": (12, int, "How long a log-in lasts."),
+    "SECURE_COOKIES": (False, bool, "Send cookies only over HTTPS (set behind a TLS proxy)."),
+}
+PREFIX = "ANNOTATOR_"
+
+
+def _parse(key: str, raw: str, typ: type):
+    if typ is bool:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off", ""):
+            return False
+    elif typ is int:
+        try:
+            value = int(raw)
+            if value > 0:
+                return value
+        except ValueError:
+            pass
+    else:
+        return raw
+    raise AnnotatorError(f"{PREFIX}{key}={raw!r} is not a valid {'positive whole number' if typ is int else 'yes/no'}.")
+
+
+def secret_from_file(data_dir: str) -> str:
+    path = Path(data_dir) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    conf: dict = {key: default for key, (default, _t, _d) in SETTINGS.items()}
+    for key, (_default, typ, _d) in SETTINGS.items():
+        raw = os.environ.get(PREFIX + key)
+        if raw is not None:
+            conf[key] = _parse(key, raw, typ)
+    conf.update(overrides or {})
+    conf["DATA_DIR"] = os.path.abspath(conf["DATA_DIR"])
+    if not conf["DATABASE_URL"]:
+        conf["DATABASE_URL"] = "sqlite:///" + os.path.join(conf["DATA_DIR"], "annotator.db")
+    if not conf["SECRET_KEY"]:
+        conf["SECRET_KEY"] = secret_from_file(conf["DATA_DIR"])
+    conf["MAX_CONTENT_LENGTH"] = int(conf["MAX_UPLOAD_MB"]) * 1024 * 1024
+    conf["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=int(conf["SESSION_HOURS"]))
+    conf["SESSION_COOKIE_HTTPONLY"] = True
+    conf["SESSION_COOKIE_SAMESITE"] = "Lax"
+    conf["SESSION_COOKIE_SECURE"] = bool(conf["SECURE_COOKIES"])
+    conf["SESSION_COOKIE_NAME"] = "annotator_session"
+    return conf

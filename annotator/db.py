@@ -1,0 +1,165 @@
+"""The database: engines, one session per request, migrations, load-or-abort helpers.
+
+SQLite (the embedded default) runs in WAL mode with foreign keys on and a busy timeout.
+Requests that change data take the write lock up front (BEGIN IMMEDIATE) so that concurrent
+writers wait their turn instead of failing half-way. Any SQLAlchemy URL works; nothing here
+is SQLite-only SQL.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask, current_app, g, request
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlmodel import Session, select
+
+from .errors import Forbidden, NotFound
+from .models import Annotation, Document, Project, User
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def make_engine(url: str, *, immediate: bool = False, busy_ms: int = 30000) -> Engine:
+    if not is_sqlite(url):
+        return create_engine(url, pool_pre_ping=True, future=True)
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": busy_ms / 1000, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+        cur.execute("PRAGMA synchronous=NORMAL")  # durable in WAL across process crashes
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """Owns the engines. Reads use a deferred transaction; writes take the lock at BEGIN."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.read_engine = make_engine(url)
+        self.write_engine = make_engine(url, immediate=True) if is_sqlite(url) else self.read_engine
+
+    def session(self, write: bool = True) -> Session:
+        return Session(self.write_engine if write else self.read_engine, expire_on_commit=False)
+
+    def dispose(self) -> None:
+        self.read_engine.dispose()
+        if self.write_engine is not self.read_engine:
+            self.write_engine.dispose()
+
+
+def migrate(url: str) -> None:
+    """Bring the schema to the newest version (Alembic), creating the database if needed."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    engine = make_engine(url, immediate=True)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    finally:
+        engine.dispose()
+    from .users import ensure_system_users
+
+    db = Database(url)
+    try:
+        with db.session() as s:
+            ensure_system_users(s)
+            s.commit()
+    finally:
+        db.dispose()
+
+
+def schema_is_current(url: str) -> bool:
+    engine = make_engine(url)
+    try:
+        return "alembic_version" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["annotator.db"] = Database(app.config["DATABASE_URL"])
+
+    def _close(_exc=None):
+        s = g.pop("db_session", None)
+        if s is not None:
+            s.close()
+
+    # Both: a test's pushed app context can outlive many requests.
+    app.teardown_request(_close)
+    app.teardown_appcontext(_close)
+
+
+def get_db() -> Database:
+    return current_app.extensions["annotator.db"]
+
+
+def session() -> Session:
+    """The request's session: a write session for state-changing methods."""
+    if "db_session" not in g:
+        from flask import has_request_context
+
+        write = not has_request_context() or request.method not in SAFE_METHODS
+        g.db_session = get_db().session(write=write)
+    return g.db_session
+
+
+# --- load-or-abort helpers: existence and permission in one place -------------------
+
+def get_project_or_404(project_id: int, user: User) -> Project:
+    project = session().get(Project, project_id)
+    if project is None:
+        raise NotFound(f"Project {project_id} does not exist.")
+    return project
+
+
+def get_document_or_404(document_id: int, user: User) -> Document:
+    doc = session().get(Document, document_id)
+    if doc is None:
+        raise NotFound(f"Document {document_id} does not exist.")
+    return doc
+
+
+def get_user_by_name_or_404(username: str) -> User:
+    user = session().exec(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound(f"User {username!r} does not exist.")
+    return user
+
+
+def require_lead(user: User) -> None:
+    if not user.is_lead:
+        raise Forbidden("Only a lead or an admin may do that.")
+
+
+def default_database_url(data_dir: str) -> str:
+    return "sqlite:///" + os.path.abspath(os.path.join(data_dir, "annotator.db"))
+
+
+__all__ = [
+    "Annotation", "Database", "get_db", "session", "migrate", "init_app",
+    "get_project_or_404", "get_document_or_404", "require_lead",
+]

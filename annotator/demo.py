@@ -1,0 +1,43 @@
+"""The demo project: five Korean news articles about Meta, Scale AI and Alexandr Wang."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from .importing import decode_upload, import_records
+from .models import Project, User
+from .projects import create_project
+from .users import create_user, generate_password, set_password
+
+DATA = Path(__file__).parent / "data"
+DEMO_NAME = "Meta & Scale AI news"
+DEMO_USERS = {"lead": "lead", "alice": "annotator", "bob": "annotator"}
+
+
+def corpus_files() -> list[Path]:
+    return sorted((DATA / "corpus").glob("*.txt"))
+
+
+def load_demo(s: Session) -> tuple[Project, dict[str, tuple[str, str]]]:
+    """Create the project (once) and the demo users; every call sets fresh one-time passwords."""
+    project = s.execute(select(Project).where(Project.name == DEMO_NAME)).scalar_one_or_none()
+    if project is None:
+        guidelines = (DATA / "guidelines-news.md").read_text(encoding="utf-8")
+        project = create_project(s, DEMO_NAME, language="ko", guidelines=guidelines, k=2,
+                                 label_set="news")
+        items = [(i, {"id": p.stem, "text": decode_upload(p.read_bytes(), p.name)})
+                 for i, p in enumerate(corpus_files(), 1)]
+        import_records(s, project, items)
+    passwords = {}
+    for name, role in DEMO_USERS.items():
+        pw = generate_password()
+        user = s.execute(select(User).where(User.username == name)).scalar_one_or_none()
+        if user is None:
+            create_user(s, name, role, pw)
+        else:
+            set_password(s, user, pw)
+        passwords[name] = (role, pw)
+    return project, passwords

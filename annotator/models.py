@@ -1,0 +1,171 @@
+"""SQLModel tables and the cheap invariants the database repeats as constraints.
+
+Business rules live in spans.py and the service modules, not here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, CheckConstraint, Column, DateTime, ForeignKey, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _ts(**kw) -> Column:
+    return Column(DateTime(timezone=True), **kw)
+
+
+ROLES = ("admin", "lead", "annotator")
+SYSTEM_ROLE = "system"  # pseudo-users such as "import": never a person, cannot log in
+IMPORT_USER = "import"
+STATUSES = ("in_progress", "submitted", "skipped")
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'lead', 'annotator', 'system')", name="ck_users_role"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True, index=True)
+    password_hash: str | None = Field(default=None, max_length=255)
+    role: str = Field(max_length=16)
+    active: bool = Field(default=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+    @property
+    def is_lead(self) -> bool:
+        return self.role in ("lead", "admin")
+
+    @property
+    def is_person(self) -> bool:
+        return self.role != SYSTEM_ROLE
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"),
+                                          nullable=False, index=True))
+    token_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=12)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    last_used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class Project(SQLModel, table=True):
+    __tablename__ = "projects"
+    __table_args__ = (CheckConstraint("k >= 1", name="ck_projects_k"),)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True)
+    language: str = Field(default="en", max_length=16)
+    guidelines: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    k: int = Field(default=2)
+    blind: bool = Field(default=True)
+    reservation_minutes: int = Field(default=30)
+    settings: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class Label(SQLModel, table=True):
+    __tablename__ = "labels"
+    __table_args__ = (
+        UniqueConstraint("project_id", "name", name="uq_labels_project_name"),
+        CheckConstraint("kind IN ('entity', 'span')", name="ck_labels_kind"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(sa_column=Column(Integer, ForeignKey("projects.id", ondelete="CASCADE"),
+                                             nullable=False, index=True))
+    name: str = Field(max_length=64)
+    color: str = Field(default="#888888", max_length=16)
+    hotkey: str | None = Field(default=None, max_length=4)
+    kind: str = Field(default="entity", max_length=8)
+    # attribute name -> {"values": [...], "required": bool}
+    attributes: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    position: int = Field(default=0)
+
+
+class Document(SQLModel, table=True):
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("project_id", "external_id", name="uq_documents_project_external"),)
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(sa_column=Column(Integer, ForeignKey("projects.id", ondelete="CASCADE"),
+                                             nullable=False, index=True))
+    external_id: str = Field(max_length=255)
+    # Stored exactly as imported: no normalisation of any kind.
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    meta: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    content_hash: str = Field(max_length=64, index=True)
+    # Token boundaries [[start, end], ...] in code points, filled by the tokenizer (may lag import).
+    tokens: list | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class Annotation(SQLModel, table=True):
+    """One per (document, user). Absent row = did not annotate; submitted with no spans = found nothing."""
+
+    __tablename__ = "annotations"
+    __table_args__ = (
+        UniqueConstraint("document_id", "user_id", name="uq_annotations_document_user"),
+        CheckConstraint("status IN ('in_progress', 'submitted', 'skipped')", name="ck_annotations_status"),
+        CheckConstraint("version >= 1", name="ck_annotations_version"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    document_id: int = Field(sa_column=Column(Integer, ForeignKey("documents.id", ondelete="CASCADE"),
+                                              nullable=False, index=True))
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id"), nullable=False, index=True))
+    status: str = Field(default="in_progress", max_length=16)
+    version: int = Field(default=1)
+    skip_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    submitted_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class Span(SQLModel, table=True):
+    __tablename__ = "spans"
+    __table_args__ = (
+        CheckConstraint('"start" >= 0', name="ck_spans_start"),
+        CheckConstraint('"start" < "end"', name="ck_spans_order"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    annotation_id: int = Field(sa_column=Column(Integer, ForeignKey("annotations.id", ondelete="CASCADE"),
+                                                nullable=False, index=True))
+    start: int
+    end: int
+    label_id: int = Field(sa_column=Column(Integer, ForeignKey("labels.id"), nullable=False))
+    attributes: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class AnnotationVersion(SQLModel, table=True):
+    """Every saved version, kept forever: nothing an annotator saved is ever lost."""
+
+    __tablename__ = "annotation_versions"
+    __table_args__ = (UniqueConstraint("annotation_id", "version", name="uq_versions_annotation_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    annotation_id: int = Field(sa_column=Column(Integer, ForeignKey("annotations.id", ondelete="CASCADE"),
+                                                nullable=False, index=True))
+    version: int
+    status: str = Field(max_length=16)
+    # Self-contained snapshot: [{"start", "end", "label", "attributes"}] with label names.
+    spans: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    saved_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    saved_by: int = Field(sa_column=Column(Integer, ForeignKey("users.id"), nullable=False))
+
+
+class Reservation(SQLModel, table=True):
+    """A document handed to an annotator by the queue; released when untouched for too long."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (UniqueConstraint("document_id", "user_id", name="uq_reservations_document_user"),)
+    id: int | None = Field(default=None, primary_key=True)
+    document_id: int = Field(sa_column=Column(Integer, ForeignKey("documents.id", ondelete="CASCADE"),
+                                              nullable=False, index=True))
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"),
+                                          nullable=False, index=True))
+    touched_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))

@@ -1,0 +1,135 @@
+"""Projects and their label sets."""
+
+from __future__ import annotations
+
+import re
+
+from sqlmodel import Session, select
+
+from .errors import Conflict, Invalid, NotFound
+from .models import Label, Project
+from .spans import KINDS, LabelSpec
+
+STANCE = {"values": ["favor", "against", "neutral"], "required": True}
+
+LABEL_SETS: dict[str, list[dict]] = {
+    "news": [
+        {"name": "PERSON", "color": "#f4a261", "hotkey": "1", "kind": "entity"},
+        {"name": "ORG", "color": "#2a9d8f", "hotkey": "2", "kind": "entity"},
+        {"name": "MONEY", "color": "#e9c46a", "hotkey": "3", "kind": "entity"},
+        {"name": "CLAIM", "color": "#7b2cbf", "hotkey": "4", "kind": "span",
+         "attributes": {"stance": STANCE}},
+    ],
+}
+LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def check_label_set(labels) -> list[dict]:
+    """Validate a label-set definition (from JSON, the CLI or the UI); all errors at once."""
+    if not isinstance(labels, list) or not labels:
+        raise Invalid("A label set must be a non-empty list of labels.", [{"field": "labels"}])
+    errors, clean, names, keys = [], [], set(), set()
+    allowed = {"name", "color", "hotkey", "kind", "attributes"}
+    for i, lab in enumerate(labels):
+        def bad(field, reason):
+            errors.append({"label": i, "field": field, "reason": reason})
+        if not isinstance(lab, dict):
+            bad("label", "a label must be an object")
+            continue
+        for extra in sorted(set(lab) - allowed):
+            bad(extra, f"unknown field {extra!r}")
+        name = lab.get("name")
+        if not isinstance(name, str) or not LABEL_NAME_RE.match(name):
+            bad("name", "name must be 1-64 letters, digits, '_' or '-'")
+        elif name in names:
+            bad("name", f"duplicate label {name!r}")
+        names.add(name)
+        kind = lab.get("kind", "entity")
+        if kind not in KINDS:
+            bad("kind", f"kind must be one of {', '.join(KINDS)}")
+        color = lab.get("color", "#888888")
+        if not isinstance(color, str) or not COLOR_RE.match(color):
+            bad("color", "color must look like #1a2b3c")
+        hotkey = lab.get("hotkey")
+        if hotkey is not None:
+            if not isinstance(hotkey, str) or len(hotkey) != 1 or hotkey in "fansFANS?":
+                bad("hotkey", "hotkey must be one character, not f/a/n/s/? (used by the page)")
+            elif hotkey in keys:
+                bad("hotkey", f"hotkey {hotkey!r} is used twice")
+            keys.add(hotkey)
+        attrs = lab.get("attributes", {}) or {}
+        if not isinstance(attrs, dict) or not all(
+            isinstance(r, dict) and isinstance(r.get("values", []), list) for r in attrs.values()
+        ):
+            bad("attributes", 'attributes must map a name to {"values": [...], "required": bool}')
+            attrs = {}
+        clean.append({"name": name, "color": color, "hotkey": hotkey, "kind": kind,
+                      "attributes": attrs, "position": i})
+    if errors:
+        raise Invalid(f"The label set is invalid: label {errors[0]['label']}: {errors[0]['reason']}.",
+                      errors)
+    return clean
+
+
+def create_project(s: Session, name: str, *, language: str = "en", guidelines: str = "", k: int = 2,
+                   label_set: str | list = "news") -> Project:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise Invalid("A project needs a name of 1-200 characters.", [{"field": "name"}])
+    if not isinstance(language, str) or not LANG_RE.match(language):
+        raise Invalid(f"Language {language!r} is not a language code such as 'ko' or 'en'.",
+                      [{"field": "language"}])
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 50:
+        raise Invalid("k (annotators per document) must be a whole number from 1 to 50.", [{"field": "k"}])
+    if not isinstance(guidelines, str):
+        raise Invalid("guidelines must be text (Markdown).", [{"field": "guidelines"}])
+    if isinstance(label_set, str):
+        if label_set not in LABEL_SETS:
+            raise Invalid(f"Unknown label set {label_set!r}; known: {', '.join(LABEL_SETS)}.",
+                          [{"field": "label_set"}])
+        label_set = LABEL_SETS[label_set]
+    labels = check_label_set(label_set)
+    if s.exec(select(Project).where(Project.name == name)).first() is not None:
+        raise Conflict(f"A project named {name!r} already exists.", [{"field": "name"}])
+    project = Project(name=name, language=language, guidelines=guidelines, k=k)
+    s.add(project)
+    s.flush()
+    for lab in labels:
+        s.add(Label(project_id=project.id, **lab))
+    s.flush()
+    return project
+
+
+def find_project(s: Session, ref: str) -> Project:
+    """A project by id or by name (for the CLI)."""
+    project = None
+    if str(ref).isdigit():
+        project = s.get(Project, int(ref))
+    if project is None:
+        project = s.exec(select(Project).where(Project.name == ref)).first()
+    if project is None:
+        raise NotFound(f"No project with id or name {ref!r}.")
+    return project
+
+
+def project_labels(s: Session, project_id: int) -> list[Label]:
+    return list(s.exec(select(Label).where(Label.project_id == project_id).order_by(Label.position)))
+
+
+def label_specs(labels: list[Label]) -> dict[str, LabelSpec]:
+    return {lab.name: LabelSpec(lab.name, lab.kind, lab.attributes or {}) for lab in labels}
+
+
+def label_json(lab: Label) -> dict:
+    return {"id": lab.id, "name": lab.name, "color": lab.color, "hotkey": lab.hotkey,
+            "kind": lab.kind, "attributes": lab.attributes or {}}
+
+
+def project_json(p: Project, labels: list[Label] | None = None) -> dict:
+    out = {"id": p.id, "name": p.name, "language": p.language, "k": p.k, "blind": p.blind,
+           "created_at": p.created_at.isoformat()}
+    if labels is not None:
+        out["labels"] = [label_json(lab) for lab in labels]
+    return out

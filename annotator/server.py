@@ -1,0 +1,24 @@
+"""Run the app on gunicorn (a production WSGI server), several worker processes, one database."""
+
+from __future__ import annotations
+
+
+def run(host: str, port: int, workers: int, overrides: dict | None = None) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    from . import create_app
+
+    class _Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 4)
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("graceful_timeout", 10)
+            self.cfg.set("preload_app", False)
+
+        def load(self):
+            return create_app(overrides)
+
+    _Server().run()

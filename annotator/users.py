@@ -1,0 +1,101 @@
+"""Users, password hashing (scrypt) and API tokens (stored as SHA-256 hashes, shown once)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from sqlmodel import Session, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .errors import Conflict, Invalid, NotFound
+from .models import IMPORT_USER, ROLES, SYSTEM_ROLE, ApiToken, User, utcnow
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+TOKEN_PREFIX = "ann_"
+MIN_PASSWORD = 8
+# A hash to compare against when the user does not exist, so timing does not reveal names.
+_DUMMY_HASH = generate_password_hash("not-a-password", method="scrypt")
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method="scrypt")
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def ensure_system_users(s: Session) -> None:
+    if s.exec(select(User).where(User.username == IMPORT_USER)).first() is None:
+        s.add(User(username=IMPORT_USER, role=SYSTEM_ROLE, active=False))
+
+
+def create_user(s: Session, username: str, role: str, password: str) -> User:
+    if not USERNAME_RE.match(username or ""):
+        raise Invalid(f"Username {username!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-'.",
+                      [{"field": "username", "reason": "invalid characters or length"}])
+    if role not in ROLES:
+        raise Invalid(f"Role {role!r} is not one of {', '.join(ROLES)}.", [{"field": "role"}])
+    if len(password) < MIN_PASSWORD:
+        raise Invalid(f"The password must have at least {MIN_PASSWORD} characters.",
+                      [{"field": "password"}])
+    if s.exec(select(User).where(User.username == username)).first() is not None:
+        raise Conflict(f"User {username!r} already exists.", [{"field": "username"}])
+    user = User(username=username, role=role, password_hash=hash_password(password))
+    s.add(user)
+    s.flush()
+    return user
+
+
+def set_password(s: Session, user: User, password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise Invalid(f"The password must have at least {MIN_PASSWORD} characters.")
+    user.password_hash = hash_password(password)
+    s.add(user)
+
+
+def authenticate(s: Session, username: str, password: str) -> User | None:
+    user = s.exec(select(User).where(User.username == username)).first()
+    if user is None or not user.password_hash or not user.active or user.role == SYSTEM_ROLE:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return None
+    return user if check_password_hash(user.password_hash, password or "") else None
+
+
+def get_user(s: Session, username: str) -> User:
+    user = s.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound(f"User {username!r} does not exist.")
+    return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(s: Session, user: User) -> str:
+    """Return a new token; only its hash is stored, so this is the one time it is shown."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    s.add(ApiToken(user_id=user.id, token_hash=_token_hash(token), prefix=token[:12]))
+    return token
+
+
+def revoke_tokens(s: Session, user: User) -> int:
+    n = 0
+    for t in s.exec(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
+        t.revoked_at = utcnow()
+        s.add(t)
+        n += 1
+    return n
+
+
+def user_for_token(s: Session, token: str) -> User | None:
+    row = s.exec(select(ApiToken).where(ApiToken.token_hash == _token_hash(token))).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    user = s.get(User, row.user_id)
+    if user is None or not user.active or user.role == SYSTEM_ROLE:
+        return None
+    return user

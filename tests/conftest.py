@@ -1,0 +1,174 @@
+"""Real parts: a temp-file SQLite database per test (or PostgreSQL when
+ANNOTATOR_TEST_DATABASE_URL is set), the real Flask app, and a helper with verbs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+
+from annotator import create_app
+from annotator.db import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "annotator" / "data" / "corpus"
+FIXTURES = Path(__file__).parent / "fixtures"
+PG_URL = os.environ.get("ANNOTATOR_TEST_DATABASE_URL")
+PASSWORD = "correct-horse-42"
+
+
+def reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory):
+    """Migrate once; each test gets a copy of the file (fast and still a real database)."""
+    if PG_URL:
+        return None
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def db_url(tmp_path, template_db):
+    if PG_URL:
+        reset_postgres(PG_URL)
+        migrate(PG_URL)
+        return PG_URL
+    path = tmp_path / "annotator.db"
+    shutil.copy(template_db, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app(db_url, tmp_path):
+    app = create_app({"DATABASE_URL": db_url, "DATA_DIR": str(tmp_path / "data"),
+                      "SECRET_KEY": "test-secret-not-for-production", "TESTING": True})
+    yield app
+    app.extensions["annotator.db"].dispose()
+
+
+class Api:
+    """A script's view of the API: Bearer-token requests returning (status, json)."""
+
+    def __init__(self, client, token: str):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def _call(self, method, path, body=None, raw=None, headers=None):
+        kw = {"headers": {**self.headers, **(headers or {})}}
+        if raw is not None:
+            kw["data"] = raw
+        elif body is not None:
+            kw["data"] = json.dumps(body, ensure_ascii=False)
+            kw["content_type"] = "application/json"
+        resp = getattr(self.client, method)(path, **kw)
+        return resp.status_code, (resp.get_json(silent=True) if resp.data else None)
+
+    def get(self, path, **kw):
+        return self._call("get", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self._call("post", path, body, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self._call("put", path, body, **kw)
+
+
+class Helper:
+    """Verbs so tests read like use: h.user("alice"), h.project(), h.save(doc, alice, spans)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.db = app.extensions["annotator.db"]
+
+    def session(self):
+        return self.db.session()
+
+    def user(self, name: str, role: str = "annotator", password: str = PASSWORD):
+        from annotator.users import create_user
+
+        with self.session() as s:
+            u = create_user(s, name, role, password)
+            s.commit()
+            return u
+
+    def token(self, user) -> str:
+        from annotator.users import create_token
+
+        with self.session() as s:
+            t = create_token(s, user)
+            s.commit()
+            return t
+
+    def api(self, user) -> Api:
+        return Api(self.app.test_client(), self.token(user))
+
+    def project(self, name: str = "Test project", **kw):
+        from annotator.projects import create_project
+
+        with self.session() as s:
+            p = create_project(s, name, **kw)
+            s.commit()
+            return p
+
+    def docs(self, project, records: list[dict]) -> list:
+        from annotator.importing import import_records
+        from annotator.models import Document
+
+        with self.session() as s:
+            import_records(s, project, list(enumerate(records, 1)))
+            s.commit()
+            return list(s.execute(select(Document).where(Document.project_id == project.id)
+                                  .order_by(Document.id)).scalars())
+
+    def demo(self):
+        from annotator.demo import load_demo
+
+        with self.session() as s:
+            project, _ = load_demo(s)
+            s.commit()
+            return project
+
+    def counts(self) -> dict:
+        """Row counts of every table: 'the database is unchanged' means equal counts."""
+        from sqlmodel import SQLModel
+
+        with self.session() as s:
+            return {t.name: s.execute(select(func.count()).select_from(t)).scalar_one()
+                    for t in SQLModel.metadata.sorted_tables}
+
+    def login(self, client, user, password: str = PASSWORD) -> str:
+        """Log a test client in through the form; returns the CSRF token for API calls."""
+        client.get("/login")
+        with client.session_transaction() as sess:
+            csrf = sess["csrf"]
+        resp = client.post("/login", data={"username": user.username, "password": password,
+                                           "csrf_token": csrf})
+        assert resp.status_code == 302, resp.data
+        with client.session_transaction() as sess:
+            return sess["csrf"]
+
+
+@pytest.fixture
+def h(app) -> Helper:
+    return Helper(app)
+
+
+def corpus_text(prefix: str) -> str:
+    (path,) = CORPUS.glob(f"{prefix}_*.txt")
+    return path.read_bytes().decode("utf-8")
+
+
+def fixture_000() -> dict:
+    return json.loads((FIXTURES / "annotated-000.jsonl").read_text(encoding="utf-8").splitlines()[0])
