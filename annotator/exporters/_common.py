@@ -227,7 +227,11 @@ class Report:
         self.lang = lang
         self.min_aligned = min_aligned
         self.records = 0
-        self.documents_seen: set = set()
+        # Distinct documents, counted as changes of document between consecutive
+        # records (records of one document come together, as iter_records yields
+        # them): a set of keys would grow with N.
+        self.documents = 0
+        self._last_doc = None
         self.per_label = OrderedDict((name, {"total": 0, "aligned": 0}) for name in labelset.by_name)
         self.problems: list[dict] = []
         self.not_exported: dict[str, int] = {}
@@ -238,7 +242,10 @@ class Report:
     def add(self, p: Prepared, split: str | None = None) -> None:
         self.records += 1
         document = p.document
-        self.documents_seen.add(doc_key(document))
+        key = doc_key(document)
+        if key != self._last_doc:
+            self.documents += 1
+            self._last_doc = key
         if split:
             self.splits[split] = self.splits.get(split, 0) + 1
         for s in p.spans:
@@ -281,7 +288,7 @@ class Report:
             "ok": not failing,
             "min_aligned": self.min_aligned,
             "records": self.records,
-            "documents": len(self.documents_seen),
+            "documents": self.documents,
             "spans": total,
             "aligned": aligned,
             "aligned_rate": (aligned / total) if total else None,
