@@ -5,7 +5,6 @@ DocBin, and (slow) training a spaCy model on the export and loading it fresh.
 Regenerate the golden files after an intended change with
 ``UPDATE_GOLDEN=1 pytest tests/test_exporters.py -k golden``.
 """
-import importlib.metadata
 import json
 import os
 import subprocess
@@ -340,14 +339,19 @@ def test_golden(fmt, tmp_path):
 # ---------------------------------------------------------------------------
 # training (slow): export -> spacy train -> spacy.load in a fresh process
 # ---------------------------------------------------------------------------
-def _entry_point_installed() -> bool:
-    eps = importlib.metadata.entry_points(group="spacy_tokenizers")
-    return any(ep.name == nlp.KOREAN_TOKENIZER for ep in eps)
+def _entry_point_installed(cwd) -> bool:
+    """Asked in a fresh interpreter away from the repo, as `spacy train` will see it (a
+    stray annotator.egg-info in the working directory must not count as installed)."""
+    code = ("import importlib.metadata as m, sys; "
+            f"sys.exit(0 if any(e.name == {nlp.KOREAN_TOKENIZER!r} "
+            "for e in m.entry_points(group='spacy_tokenizers')) else 1)")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env).returncode == 0
 
 
 @pytest.mark.slow
 def test_train_on_export_and_load_in_fresh_process(tmp_path):
-    if not _entry_point_installed():
+    if not _entry_point_installed(tmp_path):
         reason = ("package 'annotator' is not installed in this interpreter, so the spacy_tokenizers "
                   "entry point for annotator.KoreanTokenizer.v1 is missing (pip install -e .)")
         if os.environ.get("CI") == "true":
