@@ -26,6 +26,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from . import auth, db, errors, security, ui
     from .api import bp as api_bp
+    from .api_export import bp as api_export_bp
 
     db.init_app(app)
     errors.init_app(app)
@@ -33,4 +34,5 @@ def create_app(overrides: dict | None = None) -> Flask:
     security.init_app(app)
     app.register_blueprint(ui.bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(api_export_bp)
     return app
