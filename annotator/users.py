@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .errors import Conflict, Invalid, NotFound
-from .models import IMPORT_USER, ROLES, SYSTEM_ROLE, ApiToken, User, utcnow
+from .models import GOLD_USER, IMPORT_USER, ROLES, SYSTEM_ROLE, ApiToken, User, utcnow
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TOKEN_PREFIX = "ann_"
@@ -28,8 +28,9 @@ def generate_password() -> str:
 
 
 def ensure_system_users(s: Session) -> None:
-    if s.exec(select(User).where(User.username == IMPORT_USER)).first() is None:
-        s.add(User(username=IMPORT_USER, role=SYSTEM_ROLE, active=False))
+    for name in (IMPORT_USER, GOLD_USER):
+        if s.exec(select(User).where(User.username == name)).first() is None:
+            s.add(User(username=name, role=SYSTEM_ROLE, active=False))
 
 
 def create_user(s: Session, username: str, role: str, password: str) -> User:
