@@ -100,3 +100,11 @@ def user_for_token(s: Session, token: str) -> User | None:
     if user is None or not user.active or user.role == SYSTEM_ROLE:
         return None
     return user
+
+
+def gold_user(s: Session) -> User:
+    """The system pseudo-user whose submitted annotation of a document is its gold."""
+    user = s.exec(select(User).where(User.username == GOLD_USER, User.role == SYSTEM_ROLE)).first()
+    if user is None:
+        raise NotFound("The system user 'gold' is missing; run `annotator init`.")
+    return user
