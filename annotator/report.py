@@ -7,10 +7,11 @@ kept out of the agreement figures and scored on their own.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import defaultdict
 
-from sqlalchemy import exists, select
+from sqlalchemy import Text, cast, exists, select
 from sqlmodel import Session
 
 from .agreement import agreement_report, document_diff, span_f1
@@ -58,18 +59,23 @@ def load_annotations(s: Session, project: Project, honeypots: bool | None = Fals
         where.append(Document.id == document_id)
     out: dict[int, dict[str, list[dict]]] = defaultdict(dict)
     by_ann: dict[int, list[dict]] = {}
-    for ann_id, doc_id, username in s.execute(
+    conn = s.connection()  # plain Core rows: no ORM bookkeeping for 100,000s of spans
+    for ann_id, doc_id, username in conn.execute(
             select(Annotation.id, Annotation.document_id, User.username)
             .join(User, User.id == Annotation.user_id).join(Document, Document.id == Annotation.document_id)
             .where(*where).order_by(Annotation.document_id, User.username)):
         out[doc_id][username] = by_ann[ann_id] = []
-    rows = s.execute(
-        select(Span.annotation_id, Span.start, Span.end, Label.name, Span.attributes)
+    rows = conn.execute(
+        select(Span.annotation_id, Span.start, Span.end, Label.name, cast(Span.attributes, Text))
         .join(Annotation, Annotation.id == Span.annotation_id).join(User, User.id == Annotation.user_id)
         .join(Document, Document.id == Annotation.document_id).join(Label, Label.id == Span.label_id)
         .where(*where).order_by(Span.annotation_id, Span.start, Span.end, Label.name))
-    for ann_id, start, end, label, attrs in rows:
-        by_ann[ann_id].append({"start": start, "end": end, "label": label, "attributes": attrs or {}})
+    parsed: dict[str, dict] = {}  # attributes repeat a lot ("{}", a few stances): parse each once
+    for ann_id, start, end, label, raw in rows:
+        attrs = parsed.get(raw)
+        if attrs is None:
+            attrs = parsed[raw] = json.loads(raw) if raw else {}
+        by_ann[ann_id].append({"start": start, "end": end, "label": label, "attributes": dict(attrs)})
     return dict(out)
 
 
@@ -129,11 +135,15 @@ def honeypot_scores(s: Session, project: Project) -> dict[str, dict]:
     return scores
 
 
-def gold_accuracy(s: Session, project: Project) -> dict[str, dict]:
+def gold_accuracy(s: Session, project: Project, annotations: dict[int, dict[str, list[dict]]] | None = None
+                  ) -> dict[str, dict]:
     """Per annotator: span F1 against adjudicated gold (ordinary documents), and how many
-    of the lead's span decisions went against them."""
+    of the lead's span decisions went against them. ``annotations`` saves reloading what
+    the caller already has (load_annotations of the ordinary documents)."""
     reference = {doc: anns[GOLD_USER] for doc, anns in load_annotations(s, project, who=GOLD).items()}
-    scores = score_against(reference, load_annotations(s, project))
+    if not reference:
+        return {}
+    scores = score_against(reference, load_annotations(s, project) if annotations is None else annotations)
     names = dict(s.execute(select(User.id, User.username)).all())
     overruled: dict[str, int] = defaultdict(int)
     for (ids,) in s.execute(select(GoldDecision.overruled).join(Document, Document.id == GoldDecision.document_id)
@@ -179,7 +189,7 @@ def annotator_figures(s: Session, project: Project, docs: list[dict]) -> dict[st
         for user, ann in d["annotations"].items():
             spans[user] += len(ann)
     honeypots = honeypot_scores(s, project)
-    gold = gold_accuracy(s, project)
+    gold = gold_accuracy(s, project, {d["id"]: d["annotations"] for d in docs})
     out = {}
     for user in sorted(users | set(honeypots)):
         out[user] = {
