@@ -25,7 +25,7 @@ label is in no layer are ignored; spans with invalid offsets raise
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from itertools import combinations
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -106,26 +106,49 @@ def _span_key(span: Mapping[str, Any]) -> tuple[int, int, str]:
 
 
 def _match_exact(a: Sequence[tuple], b: Sequence[tuple]) -> list[tuple[int, int]]:
-    """One-to-one exact matching on (start, end, label); duplicates pair in index order."""
-    pool: dict[tuple, list[int]] = defaultdict(list)
+    """One-to-one exact matching of (start, end, label) tuples; duplicates pair
+    in index order."""
+    pool: dict[tuple, list[int]] = {}
     for j, s in enumerate(b):
-        pool[(s[0], s[1], s[2])].append(j)
+        js = pool.get(s)
+        if js is None:
+            pool[s] = [j]
+        else:
+            js.append(j)
     out = []
     for i, s in enumerate(a):
-        js = pool.get((s[0], s[1], s[2]))
+        js = pool.get(s)
         if js:
             out.append((i, js.pop(0)))
     return out
 
 
-def _overlap_candidates(a: Sequence[tuple], b: Sequence[tuple]) -> list[tuple[int, int]]:
-    """All (i, j) with equal label and at least one shared character.
+_SWEEP_MIN = 64   # below this many candidate pairs a plain double loop is faster
 
-    Sweep over spans sorted by start keeping the still-open spans of each side:
-    O(n log n + number of overlapping pairs) instead of O(len(a) * len(b)).
+
+def _overlap_candidates(a: Sequence[tuple], b: Sequence[tuple],
+                        ia: Sequence[int] | None = None,
+                        ib: Sequence[int] | None = None) -> list[tuple[int, int]]:
+    """All (i, j) (restricted to indices ``ia``/``ib``) with equal label and at
+    least one shared character.
+
+    Large inputs use a sweep over spans sorted by start keeping the still-open
+    spans of each side: O(n log n + number of overlapping pairs) instead of
+    O(len(a) * len(b)).
     """
-    events = [(s[0], 0, i) for i, s in enumerate(a) if s[1] > s[0]]
-    events += [(s[0], 1, j) for j, s in enumerate(b) if s[1] > s[0]]
+    ia = range(len(a)) if ia is None else ia
+    ib = range(len(b)) if ib is None else ib
+    if len(ia) * len(ib) < _SWEEP_MIN:
+        out = []
+        for i in ia:
+            s0, e0, lab = a[i][0], a[i][1], a[i][2]
+            for j in ib:
+                t = b[j]
+                if t[0] < e0 and t[1] > s0 and t[2] == lab:
+                    out.append((i, j))
+        return out
+    events = [(a[i][0], 0, i) for i in ia if a[i][1] > a[i][0]]
+    events += [(b[j][0], 1, j) for j in ib if b[j][1] > b[j][0]]
     events.sort()
     active: tuple[list[int], list[int]] = ([], [])
     spans = (a, b)
@@ -150,17 +173,25 @@ def _match_overlap(a: Sequence[tuple], b: Sequence[tuple]) -> list[tuple[int, in
     b's span asc (then indices, for exact duplicates).  IoU is compared as a
     float: equal fractions give identical floats and distinct fractions with
     lengths below ~10**7 never collide.
+
+    Identical spans (IoU exactly 1) come first in that order and pair up in
+    index order, which is precisely the exact matching; so the exact matching
+    is taken as is and only the remaining spans go through the greedy step.
     """
+    out = _match_exact(a, b)
+    if len(out) == len(a) or len(out) == len(b):
+        return out
+    used_a = {i for i, _ in out}
+    used_b = {j for _, j in out}
+    ia = [i for i in range(len(a)) if i not in used_a]
+    ib = [j for j in range(len(b)) if j not in used_b]
     cands = []
-    for i, j in _overlap_candidates(a, b):
+    for i, j in _overlap_candidates(a, b, ia, ib):
         sa, sb = a[i], b[j]
         ov = min(sa[1], sb[1]) - max(sa[0], sb[0])
         union = max(sa[1], sb[1]) - min(sa[0], sb[0])
         cands.append((-ov / union, -ov, sa[0], sa[1], sb[0], sb[1], i, j))
     cands.sort()
-    used_a: set[int] = set()
-    used_b: set[int] = set()
-    out = []
     for *_, i, j in cands:
         if i in used_a or j in used_b:
             continue
@@ -220,50 +251,55 @@ def span_f1(reference: Sequence[Mapping[str, Any]], predicted: Sequence[Mapping[
 # Chance-corrected coefficients (closed forms)
 # ---------------------------------------------------------------------------
 
-def _cohen(x: np.ndarray, y: np.ndarray, n_cat: int) -> dict[str, Any]:
-    n = int(x.size)
+def _cohen(x: np.ndarray, y: np.ndarray, n_cat: int,
+           w: np.ndarray | None = None) -> dict[str, Any]:
+    """Cohen's kappa of two label sequences (optionally weighted units)."""
+    conf = np.bincount(x.astype(np.int64) * n_cat + y, weights=w, minlength=n_cat * n_cat)
+    conf = conf.reshape(n_cat, n_cat).astype(np.float64)
+    n = float(conf.sum())
     if n == 0:
         return {"kappa": None, "kappa_reason": "no tokens in common documents", "n_tokens": 0}
-    conf = np.bincount(x.astype(np.int64) * n_cat + y, minlength=n_cat * n_cat)
-    conf = conf.reshape(n_cat, n_cat).astype(np.float64)
     row, col = conf.sum(1), conf.sum(0)
     if np.count_nonzero(row) == 1 and np.array_equal(np.flatnonzero(row), np.flatnonzero(col)):
-        return {"kappa": None, "n_tokens": n,
+        return {"kappa": None, "n_tokens": int(n),
                 "kappa_reason": "both annotators used one identical category everywhere "
                                 "(expected agreement is 1)"}
     p_o = np.trace(conf) / n
     p_e = float(row @ col) / (n * n)
-    return {"kappa": float((p_o - p_e) / (1.0 - p_e)), "n_tokens": n}
+    return {"kappa": float((p_o - p_e) / (1.0 - p_e)), "n_tokens": int(n)}
 
 
-def _fleiss(table: np.ndarray) -> dict[str, Any]:
-    """Fleiss' kappa from a (subjects x categories) count table, equal raters per row."""
-    n_sub = table.shape[0]
+def _fleiss(table: np.ndarray, w: np.ndarray | None = None) -> dict[str, Any]:
+    """Fleiss' kappa from a (subjects x categories) count table with the same
+    number of raters per row; ``w`` = multiplicity of each row."""
+    table = table.astype(np.float64)
+    w = np.ones(table.shape[0]) if w is None else np.asarray(w, np.float64)
+    n_sub = float(w.sum())
     if n_sub == 0:
         return {"kappa": None, "kappa_reason": "no tokens"}
-    table = table.astype(np.float64)
     n_rat = table[0].sum()
-    p_cat = table.sum(0) / (n_sub * n_rat)
+    p_cat = (w @ table) / (n_sub * n_rat)
     if np.count_nonzero(p_cat) <= 1:
         return {"kappa": None, "kappa_reason": "no variation: every token has the same label"}
     p_rat = ((table * table).sum(1) - n_rat) / (n_rat * (n_rat - 1.0))
-    p_mean = p_rat.mean()
+    p_mean = float(w @ p_rat) / n_sub
     p_exp = float(p_cat @ p_cat)
     return {"kappa": float((p_mean - p_exp) / (1.0 - p_exp))}
 
 
-def _alpha_nominal(counts: np.ndarray) -> dict[str, Any]:
-    """Krippendorff's alpha (nominal) from a (units x values) count table.
-
-    Units coded by fewer than two coders are not pairable and are dropped.
-    """
-    counts = counts[counts.sum(1) >= 2].astype(np.float64)
-    if counts.shape[0] == 0:
+def _alpha_nominal(counts: np.ndarray, w: np.ndarray | None = None) -> dict[str, Any]:
+    """Krippendorff's alpha (nominal) from a (units x values) count table;
+    ``w`` = multiplicity of each unit.  Units coded by fewer than two coders
+    are not pairable and are dropped."""
+    keep = counts.sum(1) >= 2
+    counts = counts[keep].astype(np.float64)
+    w = np.ones(counts.shape[0]) if w is None else np.asarray(w, np.float64)[keep]
+    if counts.shape[0] == 0 or w.sum() == 0:
         return {"alpha": None,
                 "alpha_reason": "no unit was coded by two or more annotators"}
     m = counts.sum(1)
-    # coincidences: o_ck = sum_u (n_uc n_uk - [c == k] n_uc) / (m_u - 1)
-    weighted = counts / (m - 1.0)[:, None]
+    # coincidences: o_ck = sum_u w_u (n_uc n_uk - [c == k] n_uc) / (m_u - 1)
+    weighted = counts * (w / (m - 1.0))[:, None]
     o = weighted.T @ counts
     o[np.diag_indices_from(o)] -= weighted.sum(0)
     n_c = o.sum(0)
@@ -309,7 +345,16 @@ def _pair_key(a: str, b: str) -> str:
 
 def agreement_report(docs: Sequence[Mapping[str, Any]],
                      layers: Mapping[str, Iterable[str]] = DEFAULT_LAYERS) -> dict[str, Any]:
-    """Agreement report (JSON-serialisable dict); see module docstring and README."""
+    """Agreement report (JSON-serialisable dict).
+
+    Per layer: pairwise span F1 (exact and overlap), token-level Cohen's kappa
+    per pair, Fleiss' kappa per group of documents with the same number of
+    annotators, Krippendorff's alpha over everything (missing annotations are
+    missing data), and for the claim layer stance agreement over
+    overlap-matched claims.  ``documents`` is sorted by disagreement (1 - mean
+    over annotator pairs and layers of the per-document overlap F1), undefined
+    last.
+    """
     layers = {name: sorted(set(labels)) for name, labels in layers.items()}
     layer_names = list(layers)
     label_layers = _label_layers(layers)
@@ -324,8 +369,9 @@ def agreement_report(docs: Sequence[Mapping[str, Any]],
 
     # ---- per-document preprocessing -------------------------------------
     submitted = np.zeros((n_ann, n_docs), dtype=bool)
-    # spans[layer][doc][annotator] -> list of (start, end, label, stance)
+    # spans[layer][doc][annotator] -> list of (start, end, label); stances alike
     spans: dict[str, list[dict[int, list[tuple]]]] = {ly: [] for ly in layer_names}
+    stances: dict[str, list[dict[int, list[Any]]]] = {ly: [] for ly in layer_names}
     # flat span arrays for the token labelling, per layer and annotator
     flat: dict[str, list[list[list[int]]]] = {
         ly: [[[], [], []] for _ in range(n_ann)] for ly in layer_names}  # gstart, gend, code
@@ -334,103 +380,128 @@ def agreement_report(docs: Sequence[Mapping[str, Any]],
     for d, doc in enumerate(docs):
         text = doc["text"]
         texts.append(text)
-        per_layer = {ly: {} for ly in layer_names}
+        per_layer: dict[str, dict[int, list[tuple]]] = {ly: {} for ly in layer_names}
+        per_stance: dict[str, dict[int, list[Any]]] = {ly: {} for ly in layer_names}
         for user, ann in doc.get("annotations", {}).items():
             u = a_index[user]
             submitted[u, d] = True
             for ly in layer_names:
                 per_layer[ly][u] = []
+                per_stance[ly][u] = []
             for s in ann or ():
-                lys = label_layers.get(s["label"])
+                label = s["label"]
+                lys = label_layers.get(label)
                 if not lys:
                     continue
                 start, end = _validate(doc, user, s)
                 stance = (s.get("attributes") or {}).get(STANCE_ATTRIBUTE)
                 for ly in lys:
-                    per_layer[ly][u].append((start, end, s["label"], stance))
+                    per_layer[ly][u].append((start, end, label))
+                    per_stance[ly][u].append(stance)
                     f = flat[ly][u]
                     f[0].append(offset + start)
                     f[1].append(offset + end)
-                    f[2].append(codes[ly][s["label"]])
+                    f[2].append(codes[ly][label])
         for ly in layer_names:
             spans[ly].append(per_layer[ly])
-        offset += len(text) + 1   # +1: the "\n" joining texts below
+            stances[ly].append(per_stance[ly])
+        offset += len(text) + 1   # +1: the "\n" joining texts in _tokenize_docs
 
     n_per_doc = submitted.sum(0)
+    common = {(i, j): np.flatnonzero(submitted[i] & submitted[j]).tolist() for i, j in pairs}
 
     # ---- tokens (vectorised over all documents at once, in chunks) -------
     tok_start, tok_end, tok_doc = _tokenize_docs(texts)
-    n_tok = tok_start.size
+    ntok_doc = np.bincount(tok_doc, minlength=n_docs)
+    # tokens covered by no span of a layer are "O" for every submitter: they
+    # are aggregated per set of submitters instead of being materialised
+    if n_docs and n_ann:
+        patterns, pattern_of_doc = np.unique(submitted.T, axis=0, return_inverse=True)
+        pattern_of_doc = pattern_of_doc.reshape(-1)
+    else:
+        patterns, pattern_of_doc = np.zeros((0, n_ann), bool), np.zeros(0, np.int64)
 
     report_layers: dict[str, Any] = {}
     # per-doc overlap F1 per (layer, pair) for the document table
     doc_f1: list[list[tuple[str, float]]] = [[] for _ in range(n_docs)]
 
     for ly in layer_names:
-        n_cat = len(layers[ly]) + 1
-        layer_out: dict[str, Any] = {}
-
-        # ---- span F1 ------------------------------------------------------
-        sf: dict[str, Any] = {}
-        stance_pairs: list[tuple[Any, Any]] = []
+        labs = layers[ly]
+        n_cat = len(labs) + 1
         want_stance = ly in STANCE_LAYERS
-        for mode in ("exact", "overlap"):
-            pairs_out = {}
-            for i, j in pairs:
-                tot = [0, 0, 0]
-                per_label = {lab: [0, 0, 0] for lab in layers[ly]}
-                nd = 0
-                for d in range(n_docs):
-                    per = spans[ly][d]
-                    if i not in per or j not in per:
-                        continue
-                    nd += 1
-                    sa, sb = per[i], per[j]
-                    if not sa and not sb:
-                        continue
-                    m = _match(sa, sb, mode)
-                    tp = len(m)
-                    fn, fp = len(sa) - tp, len(sb) - tp
-                    tot[0] += tp
-                    tot[1] += fp
-                    tot[2] += fn
-                    if mode == "overlap":
-                        doc_f1[d].append((ly, 2 * tp / (2 * tp + fp + fn)))
-                        if want_stance:
-                            for x, y in m:
-                                stance_pairs.append((sa[x][3], sb[y][3]))
-                    matched_a = {x for x, _ in m}
-                    matched_b = {y for _, y in m}
-                    for x, _ in m:
-                        per_label[sa[x][2]][0] += 1
-                    for y, s in enumerate(sb):
-                        if y not in matched_b:
-                            per_label[s[2]][1] += 1
-                    for x, s in enumerate(sa):
-                        if x not in matched_a:
-                            per_label[s[2]][2] += 1
-                entry = _prf(*tot)
-                if nd == 0:
-                    entry["f1_reason"] = "no common documents"
-                entry["n_docs"] = nd
-                entry["per_label"] = {lab: _prf(*c) for lab, c in per_label.items()}
-                pairs_out[_pair_key(annotators[i], annotators[j])] = entry
-            sf[mode] = {"pairs": pairs_out,
-                        **_mean((p["f1"] for p in pairs_out.values()), "F1")}
-        layer_out["span_f1"] = sf
-
-        # ---- token labels -------------------------------------------------
-        labels = np.full((n_ann, n_tok), -1, dtype=np.int8)
+        stance_pairs: list[tuple[Any, Any]] = []
+        sf: dict[str, Any] = {"exact": {"pairs": {}}, "overlap": {"pairs": {}}}
+        lcode = codes[ly]
+        # label counts [annotator, doc, code] for the per-label totals
+        lc = np.zeros((n_ann, n_docs, n_cat), np.int64)
         for u in range(n_ann):
-            labels[u, submitted[u][tok_doc]] = 0
-            gs, ge, cd = flat[ly][u]
-            if gs:
-                _paint(labels[u], tok_start, tok_end,
-                       np.asarray(gs, np.int64), np.asarray(ge, np.int64),
-                       np.asarray(cd, np.int64))
-        layer_out["token"] = _token_stats(labels, n_cat, annotators, pairs, submitted,
-                                          n_per_doc, tok_doc)
+            _, _, cd = flat[ly][u]
+            if cd:
+                span_doc = np.repeat(np.arange(n_docs), [len(spans[ly][d].get(u, ()))
+                                                         for d in range(n_docs)])
+                np.add.at(lc[u], (span_doc, np.asarray(cd)), 1)
 
+        # ---- span F1 (both modes in one pass over the common documents) ----
+        for i, j in pairs:
+            docs_ij = common[(i, j)]
+            tp_ex = [0] * n_cat
+            tp_ov = [0] * n_cat
+            for d in docs_ij:
+                per = spans[ly][d]
+                sa, sb = per[i], per[j]
+                if not sa or not sb:
+                    if sa or sb:
+                        doc_f1[d].append((ly, 0.0))
+                    continue
+                m_ex = _match_exact(sa, sb)
+                if len(m_ex) == len(sa) == len(sb):
+                    m_ov = m_ex
+                else:
+                    m_ov = _match_overlap(sa, sb)
+                for x, _ in m_ex:
+                    tp_ex[lcode[sa[x][2]]] += 1
+                for x, _ in m_ov:
+                    tp_ov[lcode[sa[x][2]]] += 1
+                doc_f1[d].append((ly, 2 * len(m_ov) / (len(sa) + len(sb))))
+                if want_stance:
+                    sta, stb = stances[ly][d][i], stances[ly][d][j]
+                    for x, y in m_ov:
+                        stance_pairs.append((sta[x], stb[y]))
+            tot_a = lc[i, docs_ij].sum(0)
+            tot_b = lc[j, docs_ij].sum(0)
+            for mode, tp in (("exact", np.array(tp_ex)), ("overlap", np.array(tp_ov))):
+                entry = _prf(int(tp.sum()), int((tot_b - tp).sum()), int((tot_a - tp).sum()))
+                if not docs_ij:
+                    entry["f1_reason"] = "no common documents"
+                entry["n_docs"] = len(docs_ij)
+                entry["per_label"] = {
+                    lab: _prf(int(tp[k + 1]), int(tot_b[k + 1] - tp[k + 1]),
+                              int(tot_a[k + 1] - tp[k + 1]))
+                    for k, lab in enumerate(labs)}
+                sf[mode]["pairs"][_pair_key(annotators[i], annotators[j])] = entry
+        for mode in ("exact", "overlap"):
+            sf[mode].update(_mean((p["f1"] for p in sf[mode]["pairs"].values()), "F1"))
+
+        # ---- token labels: explicit for covered tokens, aggregated for the rest
+        per_ann = []
+        for u in range(n_ann):
+            gs, ge, cd = flat[ly][u]
+            per_ann.append(_best_labels(tok_start, tok_end, np.asarray(gs, tok_start.dtype),
+                                        np.asarray(ge, tok_start.dtype), np.asarray(cd, np.int64)))
+        covered = (np.unique(np.concatenate([t for t, _ in per_ann]))
+                   if per_ann else np.zeros(0, np.int64))
+        cov_doc = tok_doc[covered]
+        explicit = np.where(submitted[:, cov_doc], 0, -1).astype(np.int8)
+        for u, (t, c) in enumerate(per_ann):
+            explicit[u, np.searchsorted(covered, t)] = c
+        bg_doc = ntok_doc - np.bincount(cov_doc, minlength=n_docs)
+        bg_w = np.bincount(pattern_of_doc, weights=bg_doc, minlength=patterns.shape[0])
+        background = np.where(patterns.T, 0, -1).astype(np.int8)
+        units = np.concatenate([explicit, background], axis=1)
+        weights = np.concatenate([np.ones(covered.size), bg_w])
+        layer_out: dict[str, Any] = {"span_f1": sf}
+        layer_out["token"] = _token_stats(units, weights, n_cat, annotators, pairs,
+                                          common, n_per_doc)
         if want_stance:
             layer_out["stance"] = _stance_stats(stance_pairs)
         report_layers[ly] = layer_out
@@ -444,10 +515,6 @@ def agreement_report(docs: Sequence[Mapping[str, Any]],
             "n_annotators": int(n_per_doc[d]),
             "annotators": [annotators[u] for u in np.flatnonzero(submitted[:, d])],
         }
-        per_layer_f1 = {}
-        for ly in layer_names:
-            lv = [f for name, f in vals if name == ly]
-            per_layer_f1[ly] = float(sum(lv) / len(lv)) if lv else None
         if n_per_doc[d] < 2:
             entry["disagreement"] = None
             entry["disagreement_reason"] = "fewer than 2 annotators"
@@ -456,6 +523,10 @@ def agreement_report(docs: Sequence[Mapping[str, Any]],
             entry["disagreement_reason"] = "no spans from any annotator"
         else:
             entry["disagreement"] = float(1.0 - sum(f for _, f in vals) / len(vals))
+        per_layer_f1 = {}
+        for ly in layer_names:
+            lv = [f for name, f in vals if name == ly]
+            per_layer_f1[ly] = float(sum(lv) / len(lv)) if lv else None
         entry["overlap_f1"] = per_layer_f1
         documents.append(entry)
     documents.sort(key=lambda e: (e["disagreement"] is None, -(e["disagreement"] or 0.0)))
@@ -486,6 +557,9 @@ def _tokenize_docs(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.nda
     starts, ends, docs = [], [], []
     base = 0
     lo = 0
+    # int32 halves the memory of the token arrays whenever offsets fit
+    total = sum(len(t) + 1 for t in texts)
+    idx = np.int32 if total < 2**31 - 1 else np.int64
     while lo < len(texts):
         hi, size = lo, 0
         while hi < len(texts) and (size == 0 or size + len(texts[hi]) <= _CHUNK_CHARS):
@@ -494,10 +568,10 @@ def _tokenize_docs(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.nda
         chunk = "\n".join(texts[lo:hi])
         s, e = _tokenize_concat(chunk)
         lens = np.fromiter((len(t) + 1 for t in texts[lo:hi]), np.int64, hi - lo)
-        doc_starts = np.concatenate(([0], np.cumsum(lens)[:-1]))
-        docs.append(lo + np.searchsorted(doc_starts, s, side="right") - 1)
-        starts.append(s + base)
-        ends.append(e + base)
+        doc_starts = np.cumsum(lens) - lens
+        docs.append((lo + np.searchsorted(doc_starts, s, side="right") - 1).astype(idx))
+        starts.append((s + base).astype(idx))
+        ends.append((e + base).astype(idx))
         base += int(lens.sum())
         lo = hi
     if not starts:
@@ -506,58 +580,62 @@ def _tokenize_docs(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.nda
     return np.concatenate(starts), np.concatenate(ends), np.concatenate(docs)
 
 
-def _paint(out: np.ndarray, tok_start: np.ndarray, tok_end: np.ndarray,
-           gs: np.ndarray, ge: np.ndarray, code: np.ndarray) -> None:
-    """Label each token with the span overlapping it that comes first by
-    (start, longest, label name); spans are in global coordinates."""
+def _best_labels(tok_start: np.ndarray, tok_end: np.ndarray,
+                 gs: np.ndarray, ge: np.ndarray, code: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(token indices, label codes) of the tokens overlapped by the spans, each
+    labelled by the span that comes first by (start, longest, label name).
+    Spans and tokens are in global coordinates; cost is linear in the number
+    of (span, token) overlaps, not in the number of tokens."""
     first = np.searchsorted(tok_end, gs, side="right")   # first token with end > start
     last = np.searchsorted(tok_start, ge, side="left")   # tokens with start < end
     n = np.maximum(last - first, 0)
     if not n.any():
-        return
+        return np.zeros(0, np.int64), np.zeros(0, np.int8)
     order = np.lexsort((code, gs - ge, gs))              # priority: start, -length, label
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
     rep = np.repeat(np.arange(gs.size), n)
-    within = np.arange(rep.size) - np.repeat(np.cumsum(n) - n, n)
-    tok = first[rep] + within
-    best = np.full(out.size, order.size, dtype=np.int64)
-    np.minimum.at(best, tok, rank[rep])
-    hit = best < order.size
-    out[hit] = code[order[best[hit]]]
+    tok = first[rep] + (np.arange(rep.size) - np.repeat(np.cumsum(n) - n, n))
+    srt = np.lexsort((rank[rep], tok))                   # by token, best span first
+    tok, rep = tok[srt], rep[srt]
+    head = np.ones(tok.size, dtype=bool)
+    head[1:] = tok[1:] != tok[:-1]
+    return tok[head], code[rep[head]].astype(np.int8)
 
 
-def _token_stats(labels: np.ndarray, n_cat: int, annotators: list[str], pairs,
-                 submitted: np.ndarray, n_per_doc: np.ndarray, tok_doc: np.ndarray
+def _token_stats(units: np.ndarray, w: np.ndarray, n_cat: int, annotators: list[str], pairs,
+                 common: Mapping[tuple[int, int], list[int]], n_per_doc: np.ndarray
                  ) -> dict[str, Any]:
+    """Token coefficients from an (annotators x units) label matrix (-1 =
+    missing) where unit ``k`` stands for ``w[k]`` identical tokens."""
     out: dict[str, Any] = {}
-    present = labels >= 0
-    # Cohen's kappa per pair
+    present = units >= 0
     cp = {}
     for i, j in pairs:
-        nd = int((submitted[i] & submitted[j]).sum())
+        nd = len(common[(i, j)])
         if nd == 0:
             entry = {"kappa": None, "kappa_reason": "no common documents", "n_tokens": 0}
         else:
             m = present[i] & present[j]
-            entry = _cohen(labels[i, m], labels[j, m], n_cat)
+            entry = _cohen(units[i, m], units[j, m], n_cat, w[m])
         entry["n_docs"] = nd
         cp[_pair_key(annotators[i], annotators[j])] = entry
     out["cohen_kappa"] = {"pairs": cp, **_mean((e["kappa"] for e in cp.values()), "kappa")}
 
-    # per-token category counts over annotators (missing excluded)
-    counts = np.zeros((labels.shape[1], n_cat), dtype=np.int32)
+    # per-unit category counts over annotators (missing excluded)
+    counts = np.zeros((units.shape[1], n_cat), dtype=np.int64)
     for c in range(n_cat):
-        counts[:, c] = (labels == c).sum(0)
+        counts[:, c] = (units == c).sum(0)
+    n_coders = present.sum(0)
 
     # Fleiss' kappa per group of documents with the same number of annotators
     fl = {}
-    tok_n = n_per_doc[tok_doc] if tok_doc.size else np.zeros(0, np.int64)
     for k in sorted(set(int(x) for x in n_per_doc if x >= 2)):
-        sel = tok_n == k
-        entry = _fleiss(counts[sel])
+        sel = n_coders == k
+        entry = _fleiss(counts[sel], w[sel])
         entry["n_docs"] = int((n_per_doc == k).sum())
-        entry["n_tokens"] = int(sel.sum())
+        entry["n_tokens"] = int(w[sel].sum())
         fl[str(k)] = entry
     out["fleiss_kappa"] = fl
     if not fl:
@@ -568,7 +646,7 @@ def _token_stats(labels: np.ndarray, n_cat: int, annotators: list[str], pairs,
         out["krippendorff_alpha"] = None
         out["krippendorff_alpha_reason"] = "fewer than 2 annotators"
     else:
-        a = _alpha_nominal(counts)
+        a = _alpha_nominal(counts, w)
         out["krippendorff_alpha"] = a["alpha"]
         if "alpha_reason" in a:
             out["krippendorff_alpha_reason"] = a["alpha_reason"]

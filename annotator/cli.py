@@ -238,7 +238,9 @@ def import_cmd(app: AppContext, project, files):
                f"({result['with_spans']} with annotations).")
 
 
-from . import cli_teams  # noqa: E402,F401  (agreement, adjudicate, honeypots, projects settings)
+if __name__ == "__main__":  # pragma: no cover  (python -m: run the package's module, with its plug-ins)
+    from annotator.cli import main as _main
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+    _main()
+else:
+    from . import cli_teams  # noqa: F401  (agreement, adjudicate, honeypots, projects settings)

@@ -142,7 +142,8 @@ def naive_exact_match(a, b):
     used, out = set(), []
     for i, x in enumerate(a):
         for j, y in enumerate(b):
-            if j not in used and (x["start"], x["end"], x["label"]) == (y["start"], y["end"], y["label"]):
+            same = (x["start"], x["end"], x["label"]) == (y["start"], y["end"], y["label"])
+            if j not in used and same:
                 used.add(j)
                 out.append((i, j))
                 break
@@ -393,6 +394,29 @@ def test_match_spans_table(a, b, exact, overlap):
     assert match_spans(a, b, "overlap") == naive_overlap_match(a, b)
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_overlap_matching_on_long_span_lists(seed):
+    """Long lists take the sweep path for candidates; must equal brute force."""
+    rng = random.Random(seed)
+
+    def spans(n):
+        out = []
+        for _ in range(n):
+            s = rng.randrange(300)
+            out.append(S(s, s + rng.randint(1, 30), rng.choice(["ORG", "PERSON"])))
+        return out + [copy.deepcopy(out[k]) for k in range(0, n, 7)]     # exact duplicates
+
+    a, b = spans(rng.randint(10, 60)), spans(rng.randint(10, 60))
+    ka = [ag._span_key(x) for x in a]
+    kb = [ag._span_key(x) for x in b]
+    brute = sorted((i, j) for i, x in enumerate(ka) for j, y in enumerate(kb)
+                   if x[2] == y[2] and x[0] < y[1] and y[0] < x[1])
+    assert len(ka) * len(kb) >= ag._SWEEP_MIN
+    assert sorted(ag._overlap_candidates(ka, kb)) == brute
+    assert match_spans(a, b, "overlap") == naive_overlap_match(a, b)
+    assert match_spans(a, b, "exact") == naive_exact_match(a, b)
+
+
 def test_match_spans_rejects_unknown_mode():
     with pytest.raises(ValueError):
         match_spans([], [], "fuzzy")
@@ -520,8 +544,10 @@ CL = S(37, 54, "CLAIM", "favor")
 
 def _agree_docs():
     """alice and bob agree everywhere; carol agrees on d1 and did not annotate d2."""
-    d1 = {"id": 1, "text": TEXT, "annotations": {u: [ORG, PER, CL] for u in ("alice", "bob", "carol")}}
-    d2 = {"id": 2, "text": TEXT, "annotations": {u: [MON, S(37, 43, "ORG")] for u in ("alice", "bob")}}
+    d1 = {"id": 1, "text": TEXT,
+          "annotations": {u: [ORG, PER, CL] for u in ("alice", "bob", "carol")}}
+    d2 = {"id": 2, "text": TEXT,
+          "annotations": {u: [MON, S(37, 43, "ORG")] for u in ("alice", "bob")}}
     return [d1, d2]
 
 
@@ -544,7 +570,8 @@ def test_empty_submission_lowers_agreement():
     for ly in ("entity",):
         b, r = base["layers"][ly], rep["layers"][ly]
         assert r["token"]["krippendorff_alpha"] < b["token"]["krippendorff_alpha"]
-        assert r["token"]["cohen_kappa"]["mean_over_pairs"] < b["token"]["cohen_kappa"]["mean_over_pairs"]
+        assert (r["token"]["cohen_kappa"]["mean_over_pairs"]
+                < b["token"]["cohen_kappa"]["mean_over_pairs"])
         assert r["span_f1"]["exact"]["mean_over_pairs"] < b["span_f1"]["exact"]["mean_over_pairs"]
         assert r["span_f1"]["exact"]["pairs"]["alice|carol"]["fn"] == 2
         assert set(r["token"]["fleiss_kappa"]) == {"3"}
@@ -554,7 +581,8 @@ def test_empty_submission_lowers_agreement():
     ref = reference_stats(docs)
     tok = rep["layers"]["entity"]["token"]
     assert tok["krippendorff_alpha"] == pytest.approx(ref["entity"]["alpha"], abs=TOL)
-    assert tok["fleiss_kappa"]["3"]["kappa"] == pytest.approx(ref["entity"]["fleiss"]["3"][0], abs=TOL)
+    assert tok["fleiss_kappa"]["3"]["kappa"] == pytest.approx(
+        ref["entity"]["fleiss"]["3"][0], abs=TOL)
 
 
 def test_single_annotator_documents_count_in_coverage_only():
@@ -583,7 +611,8 @@ def test_single_annotator_documents_count_in_coverage_only():
             assert p["f1"] is None and p["f1_reason"] == "no common documents" and p["n_docs"] == 0
             c = r["token"]["cohen_kappa"]["pairs"][f"{other}|dave"]
             assert c["kappa"] is None and c["kappa_reason"] == "no common documents"
-        assert r["span_f1"]["exact"]["mean_over_pairs"] == base["layers"][ly]["span_f1"]["exact"]["mean_over_pairs"]
+        assert (r["span_f1"]["exact"]["mean_over_pairs"]
+                == base["layers"][ly]["span_f1"]["exact"]["mean_over_pairs"])
     singles = [d for d in rep["documents"] if d["n_annotators"] < 2]
     assert [d["id"] for d in rep["documents"][-3:]] == [3, 4, 5]
     assert all(d["disagreement"] is None for d in singles)

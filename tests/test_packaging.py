@@ -78,3 +78,14 @@ def test_installed_wheel_serves_the_demo_with_css(wheel, tmp_path):
         proc.terminate()
         proc.wait(timeout=15)
     assert (work / "annotator-data" / "annotator.db").exists()
+
+
+def test_fast_head_revision_agrees_with_alembic():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from annotator.db import MIGRATIONS, head_revision
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert head_revision() == ScriptDirectory.from_config(cfg).get_current_head()

@@ -257,8 +257,8 @@ def test_three_annotators_walk_the_whole_flow(h, team):
     tp = fp = fn = 0
     for d in ordinary:
         if {"alice", "bob"} <= done[d.id]:
-            only = lambda n: [s for s in spans[d.id, n] if s["label"] != "CLAIM"]  # noqa: E731
-            x, y, z = exact_f1(only("alice"), only("bob"))
+            ents = {n: [s for s in spans[d.id, n] if s["label"] != "CLAIM"] for n in ("alice", "bob")}
+            x, y, z = exact_f1(ents["alice"], ents["bob"])
             tp, fp, fn = tp + x, fp + y, fn + z
     assert (entity_pair["tp"], entity_pair["fp"], entity_pair["fn"]) == (tp, fp, fn)
     # per-annotator figures
@@ -343,7 +343,7 @@ def test_three_annotators_walk_the_whole_flow(h, team):
 # --- routing details ----------------------------------------------------------------------------
 
 def test_stale_reservation_is_released_and_k_is_honoured(h):
-    lead, alice, bob = h.user("lena", "lead"), h.user("alice"), h.user("bob")
+    alice, bob = h.user("alice"), h.user("bob")
     project = h.project("Solo", k=1)
     (doc,) = h.docs(project, [{"id": "only", "text": "Meta bought Scale AI."}])
     a, b = h.api(alice), h.api(bob)
@@ -364,7 +364,7 @@ def test_stale_reservation_is_released_and_k_is_honoured(h):
 
 
 def test_reservation_minutes_is_a_setting(h):
-    lead, alice, bob = h.user("lena", "lead"), h.user("alice"), h.user("bob")
+    lead, alice, bob = h.user("lena", "lead"), h.user("alice"), h.user("bob")  # noqa: F841
     project = h.project("Solo", k=1)
     (doc,) = h.docs(project, [{"id": "only", "text": "Meta bought Scale AI."}])
     status, body = h.api(lead)._call("patch", f"{URL}/projects/{project.id}/settings", {"reservation_minutes": 5})
@@ -481,7 +481,7 @@ def _annotate(h, project, docs, who_spans):
     """who_spans: {username: [spans per document]} saved as submitted annotations."""
     for name, per_doc in who_spans.items():
         api = h.api(h.user(name))
-        for doc, spans in zip(docs, per_doc):
+        for doc, spans in zip(docs, per_doc, strict=True):
             if spans is not None:
                 status, body = api.put(f"{URL}/documents/{doc.id}/annotation",
                                        {"spans": spans, "version": 0, "status": "submitted"})
@@ -518,7 +518,7 @@ def test_cli_agreement_and_auto_adjudicate(h, run):
 
 def test_cli_team_settings_and_honeypots(h, run):
     project = h.project("Cli")
-    docs = h.docs(project, [{"id": "d0", "text": "Meta bought Scale AI.",
+    h.docs(project, [{"id": "d0", "text": "Meta bought Scale AI.",
                              "spans": [{"start": 0, "end": 4, "label": "ORG"}]}])
     r = run("projects", "settings", "Cli", "--k", "3", "--no-blind", "--honeypot-rate", "0.1")
     assert r.exit_code == 0, r.output

@@ -75,7 +75,6 @@ def login(page, server, username="lead"):
 
 
 def test_report_heatmap_and_drilldown_then_adjudicate(server, page, annotated, h):
-    pid = annotated["project"].id
     login(page, server)
     page.click("text=Agreement report")
     page.wait_for_selector("#report[data-ready='1']")
