@@ -326,6 +326,15 @@ def test_three_annotators_walk_the_whole_flow(h, team):
                            .where(User.username == "gold", Annotation.document_id == target.id)).scalars()
         assert ver.saved_by == team["users"]["lead"].id
         assert s.execute(select(GoldDecision).where(GoldDecision.document_id == target.id)).first()
+    # the exporter reads it as --source gold: the adjudicated document and the honeypot's
+    # reference (also gold), with exactly gold's spans
+    resp = api["lead"].client.get(f"{URL}/projects/{pid}/export?format=jsonl&source=gold",
+                                  headers=api["lead"].headers)
+    assert resp.status_code == 200, resp.data
+    records = {r["id"]: r for r in map(json.loads, resp.get_data(as_text=True).splitlines())}
+    assert set(records) == {target.external_id, honeypot.external_id}
+    assert sorted(key(s) for s in records[target.external_id]["spans"]) == [key(s) for s in stored["spans"]]
+    assert len(records[honeypot.external_id]["spans"]) == len(reference)
     # annotator accuracy against gold shows in the report
     status, report = api["lead"].get(f"{URL}/projects/{pid}/agreement")
     g = report["per_annotator"]
