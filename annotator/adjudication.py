@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from .annotations import annotation_state, save_annotation
 from .errors import Invalid
-from .models import Annotation, Document, GoldDecision, Honeypot, Project, User, utcnow
+from .models import Document, GoldDecision, Honeypot, Project, User, utcnow
 from .projects import label_json, project_labels
 from .report import load_annotations, load_documents
 from .users import gold_user
@@ -182,9 +182,3 @@ def auto_adjudicate(s: Session, project: Project, lead: User) -> dict:
         counts["accepted"] += 1
     return counts
 
-
-def gold_exists(s: Session, doc: Document) -> bool:
-    gold = gold_user(s)
-    return s.execute(select(func.count()).select_from(Annotation).where(
-        Annotation.document_id == doc.id, Annotation.user_id == gold.id,
-        Annotation.status == "submitted")).scalar_one() > 0
