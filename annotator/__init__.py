@@ -27,6 +27,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     from . import auth, db, errors, security, ui
     from .api import bp as api_bp
     from .api_export import bp as api_export_bp
+    from .api_teams import bp as api_teams_bp
+    from .ui_teams import bp as ui_teams_bp
 
     db.init_app(app)
     errors.init_app(app)
@@ -35,4 +37,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(ui.bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(api_export_bp)
+    app.register_blueprint(api_teams_bp)
+    app.register_blueprint(ui_teams_bp)
     return app

@@ -102,8 +102,11 @@ def labels_for(s: Session, project_id: int) -> tuple[dict[str, LabelSpec], dict[
     return specs, {r.name: r.id for r in rows}
 
 
-def save_annotation(s: Session, doc: Document, user: User, body) -> dict:
-    """Validate everything, then write the new version and its history row; raise on any error."""
+def save_annotation(s: Session, doc: Document, user: User, body, saved_by: User | None = None) -> dict:
+    """Validate everything, then write the new version and its history row; raise on any error.
+
+    ``saved_by`` is who wrote it when that is not the owner (a lead saving the gold user's).
+    """
     spans_in, version, status, skip_reason = check_body(body)
     specs, label_ids = labels_for(s, doc.project_id)
     try:
@@ -142,7 +145,7 @@ def save_annotation(s: Session, doc: Document, user: User, body) -> dict:
         conn.execute(_INSERT_SPAN, [{"a": ann_id, "s": sp["start"], "e": sp["end"],
                                   "l": label_ids[sp["label"]], "attrs": sp["attributes"]} for sp in spans])
     conn.execute(_INSERT_VERSION, {"a": ann_id, "v": new_version, "status": status, "spans": spans,
-                                "now": now, "by": user.id})
+                                "now": now, "by": (saved_by or user).id})
     if status == "in_progress":
         if conn.execute(_TOUCH, {**key, "now": now}).rowcount == 0:
             conn.execute(_RESERVE, {**key, "now": now})
@@ -168,11 +171,16 @@ def _persons():
 def next_document(s: Session, project: Project, user: User) -> Document | None:
     """The caller's next document, or None when their queue is empty.
 
-    First the caller's own unfinished work (reserved or in progress). Otherwise a document
+    First the caller's own unfinished work (reserved or in progress). Then a honeypot when
+    the caller's position is a honeypot slot (routing.honeypot_due). Otherwise a document
     the caller has not annotated whose submitted annotations plus live reservations by others
-    are fewer than k, preferring documents closest to completion. Reservations untouched for
-    ``project.reservation_minutes`` no longer hold a place.
+    are fewer than k, preferring documents closest to completion; honeypots never count here.
+    When none is left, honeypots the caller has not seen (if honeypots are on).
+    Reservations untouched for ``project.reservation_minutes`` no longer hold a place, and
+    are dropped when someone else takes the document.
     """
+    from .routing import honeypot_due, honeypots_enabled, is_honeypot_clause, unseen_honeypot
+
     mine_open = or_(
         exists().where(Annotation.document_id == Document.id, Annotation.user_id == user.id,
                        Annotation.status == "in_progress"),
@@ -186,6 +194,10 @@ def next_document(s: Session, project: Project, user: User) -> Document | None:
         return doc
     now = utcnow()
     cutoff = now - timedelta(minutes=project.reservation_minutes)
+    if honeypot_due(s, project, user):
+        doc = unseen_honeypot(s, project, user)
+        if doc is not None:
+            return _reserve(s, doc, user, now, cutoff)
     submitted = (select(func.count()).select_from(Annotation)
                  .where(Annotation.document_id == Document.id, Annotation.status == "submitted",
                         Annotation.user_id.in_(_persons())).correlate(Document).scalar_subquery())
@@ -197,13 +209,21 @@ def next_document(s: Session, project: Project, user: User) -> Document | None:
             Document.project_id == project.id,
             ~exists().where(Annotation.document_id == Document.id, Annotation.user_id == user.id),
             submitted + reserved < project.k,
+            ~is_honeypot_clause(),
         ).order_by(submitted.desc(), Document.id).limit(1)
     ).scalar_one_or_none()
-    if doc is not None:
-        s.execute(delete(Reservation).where(Reservation.document_id == doc.id,
-                                            Reservation.user_id == user.id))
-        s.execute(insert(Reservation.__table__), [
-            {"document_id": doc.id, "user_id": user.id, "touched_at": now}])
+    if doc is None and honeypots_enabled(project):
+        doc = unseen_honeypot(s, project, user)
+    return None if doc is None else _reserve(s, doc, user, now, cutoff)
+
+
+def _reserve(s: Session, doc: Document, user: User, now, cutoff) -> Document:
+    """Reserve ``doc`` for ``user``; stale reservations of others on it are released."""
+    s.execute(delete(Reservation).where(
+        Reservation.document_id == doc.id,
+        or_(Reservation.user_id == user.id, Reservation.touched_at <= cutoff)))
+    s.execute(insert(Reservation.__table__), [
+        {"document_id": doc.id, "user_id": user.id, "touched_at": now}])
     return doc
 
 

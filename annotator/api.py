@@ -11,8 +11,9 @@ from . import db
 from .annotations import annotation_state, find_annotation, history, next_document, progress, save_annotation
 from .errors import BadRequest, Forbidden, Invalid, NotFound
 from .importing import decode_upload, import_records, parse_json_or_jsonl
-from .models import Annotation, Document, User
+from .models import Annotation, Document, Project, User
 from .projects import create_project, project_json, project_labels
+from .routing import check_can_read
 from .security import render_markdown
 from .users import get_user
 
@@ -159,20 +160,25 @@ def next_doc(pid: int):
     return doc_json(doc)
 
 
-def _target_user() -> User:
-    """The caller, or (leads only) the user named by ?user=."""
+def _target_user(doc: Document) -> User:
+    """The caller, or the user named by ?user= when the caller may read their work
+    (leads always; annotators only others' submitted work, and only when not blind)."""
     name = request.args.get("user")
     if not name or name == g.user.username:
         return g.user
-    if not g.user.is_lead:
+    s = db.session()
+    project = s.get(Project, doc.project_id)
+    if not g.user.is_lead and project.blind:
         raise Forbidden("Annotators may read only their own annotations.")
-    return get_user(db.session(), name)
+    owner = get_user(s, name)
+    check_can_read(g.user, project, owner, find_annotation(s, doc.id, owner.id))
+    return owner
 
 
 @bp.get("/documents/<int:did>/annotation")
 def get_annotation(did: int):
     doc = db.get_document_or_404(did, g.user)
-    return annotation_state(db.session(), doc, _target_user())
+    return annotation_state(db.session(), doc, _target_user(doc))
 
 
 @bp.put("/documents/<int:did>/annotation")
@@ -190,7 +196,7 @@ def put_annotation(did: int):
 def get_history(did: int):
     s = db.session()
     doc = db.get_document_or_404(did, g.user)
-    ann = find_annotation(s, doc.id, _target_user().id)
+    ann = find_annotation(s, doc.id, _target_user(doc).id)
     if ann is None:
         raise NotFound("There is no saved annotation of this document for that user.")
     return {"items": history(s, ann.id), "total": ann.version, "page": 1}

@@ -238,7 +238,10 @@ def import_cmd(app: AppContext, project, files):
                f"({result['with_spans']} with annotations).")
 
 
-from . import cli_export  # noqa: E402,F401  registers `annotator export`
+if __name__ == "__main__":  # pragma: no cover  (python -m: run the package's module, with its plug-ins)
+    from annotator.cli import main as _main
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+    _main()
+else:
+    from . import cli_export  # noqa: F401  registers `annotator export`
+    from . import cli_teams  # noqa: F401  (agreement, adjudicate, honeypots, projects settings)

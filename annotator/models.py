@@ -169,3 +169,53 @@ class Reservation(SQLModel, table=True):
     user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"),
                                           nullable=False, index=True))
     touched_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+# --- teams: honeypots and adjudication (issue 5) ---------------------------------------
+
+GOLD_USER = "gold"  # system pseudo-user whose submitted annotation is a document's gold
+DECISIONS = ("accepted", "added", "rejected")
+
+
+class Honeypot(SQLModel, table=True):
+    """A gold check: a document whose reference annotation is its gold annotation.
+
+    Served to every annotator at the project's honeypot rate; never counts toward k.
+    """
+
+    __tablename__ = "honeypots"
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(sa_column=Column(Integer, ForeignKey("projects.id", ondelete="CASCADE"),
+                                             nullable=False, index=True))
+    document_id: int = Field(sa_column=Column(Integer, ForeignKey("documents.id", ondelete="CASCADE"),
+                                              nullable=False, unique=True))
+    created_by: int = Field(sa_column=Column(Integer, ForeignKey("users.id"), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class GoldDecision(SQLModel, table=True):
+    """One adjudicated span of a document: in gold or not, who had it, who was overruled.
+
+    Rewritten whole each time the document's gold is saved (the gold annotation's own
+    history keeps earlier versions).
+    """
+
+    __tablename__ = "gold_decisions"
+    __table_args__ = (
+        CheckConstraint("decision IN ('accepted', 'added', 'rejected')", name="ck_gold_decisions_decision"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    document_id: int = Field(sa_column=Column(Integer, ForeignKey("documents.id", ondelete="CASCADE"),
+                                              nullable=False, index=True))
+    gold_version: int
+    start: int
+    end: int
+    label: str = Field(max_length=64)
+    attributes: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    decision: str = Field(max_length=16)
+    unanimous: bool = Field(default=False)
+    # user ids: annotators who had this exact span, and annotators the decision went against
+    supporters: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    overruled: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    decided_by: int = Field(sa_column=Column(Integer, ForeignKey("users.id"), nullable=False))
+    decided_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))

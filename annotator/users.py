@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .errors import Conflict, Invalid, NotFound
-from .models import IMPORT_USER, ROLES, SYSTEM_ROLE, ApiToken, User, utcnow
+from .models import GOLD_USER, IMPORT_USER, ROLES, SYSTEM_ROLE, ApiToken, User, utcnow
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TOKEN_PREFIX = "ann_"
@@ -36,8 +36,9 @@ def generate_password() -> str:
 
 
 def ensure_system_users(s: Session) -> None:
-    if s.exec(select(User).where(User.username == IMPORT_USER)).first() is None:
-        s.add(User(username=IMPORT_USER, role=SYSTEM_ROLE, active=False))
+    for name in (IMPORT_USER, GOLD_USER):
+        if s.exec(select(User).where(User.username == name)).first() is None:
+            s.add(User(username=name, role=SYSTEM_ROLE, active=False))
 
 
 def create_user(s: Session, username: str, role: str, password: str) -> User:
@@ -119,3 +120,11 @@ def user_for_token(s: Session, token: str) -> User | None:
 
 def active_user(s: Session, user_id: int) -> User | None:
     return _caller(s.execute(_BY_ID, {"id": user_id, "yes": True}).first())
+
+
+def gold_user(s: Session) -> User:
+    """The system pseudo-user whose submitted annotation of a document is its gold."""
+    user = s.exec(select(User).where(User.username == GOLD_USER, User.role == SYSTEM_ROLE)).first()
+    if user is None:
+        raise NotFound("The system user 'gold' is missing; run `annotator init`.")
+    return user

@@ -1,0 +1,111 @@
+"""JSON API for teams: settings, agreement report, drill-down, adjudication, honeypots.
+
+Thin: parse, check permission, call a service, shape JSON. Mounted under /api/v1 too.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, request
+
+from . import adjudication, db, honeypots
+from .api import json_body
+from .errors import Forbidden
+from .models import Project
+from .report import document_drilldown, load_annotations, project_report
+from .routing import team_settings, update_settings
+
+bp = Blueprint("api_teams", __name__, url_prefix="/api/v1")
+
+
+def _project_of(doc) -> Project:
+    return db.session().get(Project, doc.project_id)
+
+
+@bp.get("/projects/<int:pid>/settings")
+def get_settings(pid: int):
+    return team_settings(db.get_project_or_404(pid, g.user))
+
+
+@bp.patch("/projects/<int:pid>/settings")
+def patch_settings(pid: int):
+    db.require_lead(g.user)
+    s = db.session()
+    p = db.get_project_or_404(pid, g.user)
+    out = update_settings(s, p, json_body())
+    s.commit()
+    return out
+
+
+@bp.get("/projects/<int:pid>/agreement")
+def agreement(pid: int):
+    db.require_lead(g.user)
+    s = db.session()
+    return project_report(s, db.get_project_or_404(pid, g.user))
+
+
+@bp.get("/documents/<int:did>/diff")
+def diff(did: int):
+    db.require_lead(g.user)
+    return document_drilldown(db.session(), db.get_document_or_404(did, g.user))
+
+
+@bp.get("/documents/<int:did>/annotations")
+def others(did: int):
+    """Every person's submitted annotation of the document (leads; annotators when not blind)."""
+    s = db.session()
+    doc = db.get_document_or_404(did, g.user)
+    project = _project_of(doc)
+    if not g.user.is_lead and project.blind:
+        raise Forbidden("This project is blind: annotators see only their own annotations.")
+    anns = load_annotations(s, project, honeypots=None, document_id=doc.id).get(doc.id, {})
+    items = [{"user": name, "status": "submitted", "spans": spans} for name, spans in anns.items()]
+    return {"items": items, "total": len(items), "page": 1}
+
+
+@bp.get("/documents/<int:did>/review")
+def review(did: int):
+    db.require_lead(g.user)
+    return adjudication.review(db.session(), db.get_document_or_404(did, g.user))
+
+
+@bp.put("/documents/<int:did>/gold")
+def put_gold(did: int):
+    db.require_lead(g.user)
+    s = db.session()
+    doc = db.get_document_or_404(did, g.user)
+    out = adjudication.save_gold(s, doc, g.user, json_body())
+    s.commit()
+    return out
+
+
+@bp.get("/projects/<int:pid>/honeypots")
+def list_honeypots(pid: int):
+    db.require_lead(g.user)
+    s = db.session()
+    items = honeypots.listing(s, db.get_project_or_404(pid, g.user))
+    return {"items": items, "total": len(items), "page": 1}
+
+
+@bp.get("/projects/<int:pid>/honeypots/scores")
+def honeypot_scores(pid: int):
+    s = db.session()
+    return honeypots.scores_for(s, db.get_project_or_404(pid, g.user), g.user)
+
+
+@bp.put("/documents/<int:did>/honeypot")
+def put_honeypot(did: int):
+    db.require_lead(g.user)
+    s = db.session()
+    doc = db.get_document_or_404(did, g.user)
+    out = honeypots.mark(s, doc, g.user, json_body() if request.data else {})
+    s.commit()
+    return out
+
+
+@bp.delete("/documents/<int:did>/honeypot")
+def delete_honeypot(did: int):
+    db.require_lead(g.user)
+    s = db.session()
+    out = honeypots.unmark(s, db.get_document_or_404(did, g.user))
+    s.commit()
+    return out

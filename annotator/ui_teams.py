@@ -1,0 +1,26 @@
+"""Lead pages for teams: the agreement report and the adjudication (review) page.
+
+The pages are shells; static/js/report.js and static/js/adjudicate.js fetch the JSON API.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, render_template
+
+from . import db
+
+bp = Blueprint("ui_teams", __name__)
+
+
+@bp.get("/projects/<int:pid>/report")
+def report(pid: int):
+    db.require_lead(g.user)
+    return render_template("report.html", project=db.get_project_or_404(pid, g.user))
+
+
+@bp.get("/documents/<int:did>/adjudicate")
+def adjudicate(did: int):
+    db.require_lead(g.user)
+    doc = db.get_document_or_404(did, g.user)
+    return render_template("adjudicate.html", doc=doc,
+                           project=db.get_project_or_404(doc.project_id, g.user))

@@ -1,0 +1,142 @@
+"""The agreement report and review pages in headless Chromium: heatmap, drill-down, gold."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from annotator.models import Document, User
+from conftest import PASSWORD
+from test_teams import spans_by
+
+pytestmark = pytest.mark.browser
+URL = "/api/v1"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+
+
+@pytest.fixture
+def server(app):
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture
+def page():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        pg = browser.new_page()
+        problems = []
+        pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        pg.on("pageerror", lambda e: problems.append(str(e)))
+        pg.problems = problems
+        yield pg
+        browser.close()
+
+
+@pytest.fixture
+def annotated(h):
+    project = h.demo()
+    with h.session() as s:
+        s.execute(select(User)).scalars().all()
+        lead = s.execute(select(User).where(User.username == "lead")).scalar_one()
+        users = {n: s.execute(select(User).where(User.username == n)).scalar_one() for n in ("alice", "bob")}
+        docs = list(s.execute(select(Document).where(Document.project_id == project.id)
+                              .order_by(Document.id)).scalars())
+    users["carol"] = h.user("carol")
+    from annotator.users import set_password
+
+    with h.session() as s:
+        set_password(s, s.get(User, lead.id), PASSWORD)
+        s.commit()
+    for name, user in users.items():
+        api = h.api(user)
+        for d in docs:
+            status, body = api.put(f"{URL}/documents/{d.id}/annotation",
+                                   {"spans": spans_by(name, d.text), "version": 0, "status": "submitted"})
+            assert status == 200, body
+    return {"project": project, "docs": docs}
+
+
+def login(page, server, username="lead"):
+    page.goto(f"{server}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server}/")
+
+
+def test_report_heatmap_and_drilldown_then_adjudicate(server, page, annotated, h):
+    login(page, server)
+    page.click("text=Agreement report")
+    page.wait_for_selector("#report[data-ready='1']")
+    # heatmap: one cell per ordered pair of the three annotators, with values
+    heat = page.locator("#heatmap svg")
+    assert heat.is_visible()
+    assert page.locator("#heatmap g.pair").count() == 6
+    assert page.locator("#heatmap g.pair text").first.text_content() not in ("", "n/a")
+    assert page.locator("#label-bars svg").is_visible()
+    assert "PERSON" in page.locator("#label-bars").text_content()
+    page.select_option("#metric", "overlap")
+    page.select_option("#layer", "claim")
+    assert page.locator("#heatmap g.pair").count() == 6
+    # annotators table: honeypot-free figures for three people
+    assert page.locator("#annotators tbody tr").count() == 3
+    assert "carol" in page.locator("#annotators").inner_text()
+    # documents sorted by disagreement; one click opens the side-by-side drill-down
+    rows = page.locator("#documents tbody tr")
+    assert rows.count() == 5
+    rows.first.click()
+    page.wait_for_selector("#drilldown:not([hidden]) #drill-table tbody tr")
+    assert page.locator("#drilldown").is_visible()
+    head = page.locator("#drill-table thead th").all_inner_texts()
+    assert head[-3:] == ["alice", "bob", "carol"]
+    assert page.locator("#drill-table tbody tr.conflict").count() > 0
+    assert page.locator("#drill-columns .column").count() == 3
+    assert page.locator("#drill-columns .seg.conflict").count() > 0
+    # from the drill-down to the review page, save gold with the proposal
+    page.click("text=Review and settle gold")
+    page.wait_for_selector("#adjudicate[data-ready='1']")
+    assert page.locator("#candidates tbody tr.conflict").count() > 0
+    assert page.locator("#doc-text .seg.conflict").count() > 0
+    page.click("#save-gold")
+    page.wait_for_selector("text=Saved gold version 1")
+    assert page.locator("#decisions tbody tr").count() > 1
+    assert not [p for p in page.problems if "Content Security Policy" in p or "Error" in p], page.problems
+    did = int(page.url.rstrip("/").split("/")[-2])
+    status, gold = h.api(h.user("lena", "lead")).get(f"{URL}/documents/{did}/annotation?user=gold")
+    assert gold["status"] == "submitted" and gold["version"] == 1
+
+
+def test_adding_a_selected_span_on_the_review_page(server, page, annotated, h):
+    login(page, server)
+    doc = annotated["docs"][2]
+    page.goto(f"{server}/documents/{doc.id}/adjudicate")
+    page.wait_for_selector("#adjudicate[data-ready='1']")
+    before = page.locator("#candidates tbody tr").count()
+    # select the first word of the text that no annotator marked as a whole
+    page.evaluate("""() => {
+        const pre = document.getElementById('doc-text');
+        const walker = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
+        let node; while ((node = walker.nextNode())) {
+            const m = /[A-Za-z]{4,}/.exec(node.textContent);
+            if (m && node.parentElement === pre) {
+                const r = document.createRange(); r.setStart(node, m.index); r.setEnd(node, m.index + m[0].length);
+                const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(r); return m[0];
+            }
+        }
+    }""")
+    page.select_option("#add-label", "ORG")
+    page.click("#add-selection")
+    assert page.locator("#candidates tbody tr").count() == before + 1
+    page.click("#save-gold")
+    page.wait_for_selector("text=Saved gold version 1")
+    assert "added" in page.locator("#decisions").inner_text()
