@@ -13,7 +13,6 @@ annotator:NAME), ``include_unfinished`` (1/true), ``dev``, ``seed``,
 """
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import zipfile
