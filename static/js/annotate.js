@@ -616,9 +616,12 @@
             self.loading = false;
             self.onChanged();
             self.saveState = 'saved';
-            self.$el.dataset.ready = '1';
-            window.__annotateReadyMs = performance.now() - t0;
-            window.dispatchEvent(new CustomEvent('annotate:ready'));
+            // Ready once Alpine has shown the text (x-show runs on the next tick).
+            self.$nextTick(function () {
+              self.$el.dataset.ready = '1';
+              window.__annotateReadyMs = performance.now() - t0;
+              window.dispatchEvent(new CustomEvent('annotate:ready'));
+            });
           });
         }).catch(function (e) {
           self.loading = false;
