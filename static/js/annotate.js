@@ -42,7 +42,8 @@
     this.selectedId = null;
     this.hoverId = null;
     this.segs = [];
-    this.listQueued = false;
+    this.rows = new Map();
+    this.listSelected = null;
   }
 
   Editor.prototype.setLabels = function (labels) {
@@ -92,7 +93,7 @@
     this.selectedId = null;
     this.index();
     this.renderAll();
-    this.queueList();
+    this.renderList();
   };
 
   /** Derived arrays: entities (never overlap each other) and the other spans, by start. */
@@ -249,7 +250,7 @@
     var self = this;
     changed.forEach(function (s) { self.splitAt(s.s16); self.splitAt(s.e16); });
     changed.forEach(function (s) { self.refreshSpan(s); });
-    this.queueList();
+    this.updateList(changed);
     this.hooks.changed();
     this.hooks.selected(this.selected());
     return changed;
@@ -279,7 +280,7 @@
     this.refreshSpan(old);
     var sp = this.selected();
     this.refreshSpan(sp);
-    this.queueList();
+    this.markListSelection(true);
     if (sp && scroll) {
       var el = this.segs[this.segIndex(sp.s16)];
       if (el && el.scrollIntoView) el.scrollIntoView({ block: 'nearest' });
@@ -453,44 +454,72 @@
     });
   };
 
-  Editor.prototype.queueList = function () {
-    if (this.listQueued) return;
-    this.listQueued = true;
-    var self = this;
-    requestAnimationFrame(function () { self.listQueued = false; self.renderList(); });
-  };
-
+  /** The side list is kept in step row by row: a change adds/removes only its own rows. */
   Editor.prototype.renderList = function () {
     var frag = document.createDocumentFragment();
     var self = this;
-    this.spans.forEach(function (sp) {
-      var li = document.createElement('li');
-      li.dataset.id = sp.id;
-      var lab = self.labels[sp.label];
-      li.className = 'span-row' + (sp.id === self.selectedId ? ' sel' : '') + (self.isComplete(sp) ? '' : ' incomplete');
-      var chip = document.createElement('span');
-      chip.className = 'chip';
-      chip.textContent = sp.label;
-      chip.style.setProperty('--c', lab ? lab.color : '#888888');
-      var txt = document.createElement('span');
-      txt.className = 'txt';
-      var t = self.spanText(sp);
-      txt.textContent = t.length > 80 ? t.slice(0, 77) + '…' : t;
-      li.appendChild(chip);
-      li.appendChild(txt);
-      if (lab && lab.kind !== 'entity') {
-        var st = document.createElement('span');
-        st.className = 'stance';
-        var vals = Object.keys(sp.attributes).map(function (k) { return sp.attributes[k]; });
-        st.textContent = self.isComplete(sp) ? vals.join(' ') : 'needs ' + lab.required.join(', ');
-        li.appendChild(st);
-      }
-      frag.appendChild(li);
-    });
+    this.rows = new Map();
+    this.spans.forEach(function (sp) { frag.appendChild(self.makeRow(sp)); });
     this.listEl.textContent = '';
     this.listEl.appendChild(frag);
-    var sel = this.listEl.querySelector('li.sel');
-    if (sel && sel.scrollIntoView) sel.scrollIntoView({ block: 'nearest' });
+    this.listSelected = null;
+    this.markListSelection(false);
+  };
+
+  Editor.prototype.makeRow = function (sp) {
+    var li = document.createElement('li');
+    li.dataset.id = sp.id;
+    var lab = this.labels[sp.label];
+    li.className = 'span-row' + (this.isComplete(sp) ? '' : ' incomplete');
+    var chip = document.createElement('span');
+    chip.className = 'chip';
+    chip.textContent = sp.label;
+    chip.style.setProperty('--c', lab ? lab.color : '#888888');
+    var txt = document.createElement('span');
+    txt.className = 'txt';
+    var t = this.spanText(sp);
+    txt.textContent = t.length > 80 ? t.slice(0, 77) + '…' : t;
+    li.appendChild(chip);
+    li.appendChild(txt);
+    if (lab && lab.kind !== 'entity') {
+      var st = document.createElement('span');
+      st.className = 'stance';
+      var vals = Object.keys(sp.attributes).map(function (k) { return sp.attributes[k]; });
+      st.textContent = this.isComplete(sp) ? vals.join(' ') : 'needs ' + lab.required.join(', ');
+      li.appendChild(st);
+    }
+    this.rows.set(sp.id, li);
+    return li;
+  };
+
+  Editor.prototype.updateList = function (changed) {
+    var self = this;
+    changed.forEach(function (sp) {
+      var li = self.rows.get(sp.id);
+      if (li && !self.byId[sp.id]) { li.remove(); self.rows.delete(sp.id); }
+    });
+    changed.forEach(function (sp) {
+      if (!self.byId[sp.id] || self.rows.has(sp.id)) return;
+      var li = self.makeRow(sp);
+      var i = self.spans.indexOf(sp);
+      var after = null;
+      for (var k = i + 1; k < self.spans.length && !after; k++) after = self.rows.get(self.spans[k].id) || null;
+      self.listEl.insertBefore(li, after);
+    });
+    this.markListSelection(true);
+  };
+
+  Editor.prototype.markListSelection = function (scroll) {
+    var old = this.listSelected != null ? this.rows.get(this.listSelected) : null;
+    if (old) old.classList.remove('sel');
+    var li = this.selectedId != null ? this.rows.get(this.selectedId) : null;
+    this.listSelected = li ? this.selectedId : null;
+    if (!li) return;
+    li.classList.add('sel');
+    if (scroll) {
+      var box = this.listEl.getBoundingClientRect(), r = li.getBoundingClientRect();
+      if (r.top < box.top || r.bottom > box.bottom) li.scrollIntoView({ block: 'nearest' });
+    }
   };
 
   window.AnnotateEditor = Editor;

@@ -41,6 +41,13 @@ def open_doc(page: Page, base: str, pid: int, did: int) -> None:
 def drag_select(page: Page, text: str, start: int, end: int, modifiers: tuple = ()) -> None:
     """Select code points [start, end) of the document with a real mouse drag."""
     a, b = u16(text, start), u16(text, end)
+    # Scroll first and let two frames pass: lines off screen skip layout (content-visibility),
+    # so their real heights arrive a frame after they come into view.
+    page.evaluate("""async ([a, b]) => {
+        const ed = window.__annotate.editor();
+        ed.segs[ed.segIndex(a)].scrollIntoView({block: 'center'});
+        for (let i = 0; i < 3; i++) await new Promise(r => requestAnimationFrame(r));
+    }""", [a, b])
     pts = page.evaluate("""([a, b]) => {
         const ed = window.__annotate.editor();
         function rect(u, w) {
@@ -51,8 +58,6 @@ def drag_select(page: Page, text: str, start: int, end: int, modifiers: tuple = 
           const rs = r.getClientRects();
           return rs[rs.length - 1];
         }
-        const first = ed.segs[ed.segIndex(a)];
-        first.scrollIntoView({block: 'center'});
         const t = ed.text;
         const wa = (t.charCodeAt(a) & 0xfc00) === 0xd800 ? 2 : 1;
         const wb = (t.charCodeAt(b - 1) & 0xfc00) === 0xdc00 ? 2 : 1;
