@@ -706,7 +706,8 @@
       onKey: function (e) {
         if (this.loading || this.done) return;
         var t = e.target;
-        var typing = t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable);
+        var typing = t && ((t.tagName === 'INPUT' && t.type !== 'checkbox' && t.type !== 'radio') ||
+          t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable);
         if (e.key === 'Escape') {
           if (this.helpOpen || this.skipOpen) { this.helpOpen = false; this.skipOpen = false; }
           else { ed.select(null); this.message = ''; }

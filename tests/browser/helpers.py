@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.conftest import PASSWORD
+from conftest import PASSWORD
 
 
 def u16(text: str, cp: int) -> int:

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from tests.browser.helpers import (
+from browser.helpers import (
     drag_select, login, open_doc, open_next, spans_on_page, u16, wait_ready, wait_saved,
 )
 
@@ -227,7 +227,8 @@ def test_entities_may_not_overlap(page, live, demo):
     open_doc(page, live.url, demo.pid, doc.id)
     i = doc.text.index("마크 저커버그")
     drag_select(page, doc.text, i, i + 7)
-    page.keyboard.press("1")
+    page.locator("button.label-btn[data-label=PERSON]").click()  # the button works like the key
+    expect(page.locator(".sg.ent-e[data-etag=PERSON]")).to_have_count(1)
     drag_select(page, doc.text, i + 3, i + 7)
     page.keyboard.press("2")
     expect(page.get_by_test_id("message")).to_contain_text("may not overlap")

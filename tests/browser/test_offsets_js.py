@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import STATIC
-from tests.conftest import corpus_text
+from browser.conftest import STATIC
+from conftest import corpus_text
 
 MIXED = "📰 Sync Letter\r\n메타는 e\u0301te café 👩\u200d💻 dev\r\n\u00a0 x 😀😀y\u3000끝"
 

@@ -7,7 +7,7 @@ import json
 
 from playwright.sync_api import expect
 
-from tests.browser.helpers import login
+from browser.helpers import login
 
 
 def test_lead_browses_searches_filters_and_imports(page, live, h, tmp_path):
