@@ -26,6 +26,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from . import auth, db, errors, security, ui, ui_annotate
     from .api import bp as api_bp
+    from .api_export import bp as api_export_bp
 
     db.init_app(app)
     errors.init_app(app)
@@ -34,4 +35,5 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(ui.bp)
     app.register_blueprint(ui_annotate.bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(api_export_bp)
     return app

@@ -13,7 +13,7 @@ from flask import Flask, g, redirect, request, session, url_for
 from . import db
 from .errors import Forbidden, Unauthorized
 from .models import User
-from .users import user_for_token
+from .users import active_user, user_for_token
 
 PUBLIC_ENDPOINTS = {"ui.login", "static", "api.health", "ui.health"}
 CSRF_HEADER = "X-CSRF-Token"
@@ -60,8 +60,8 @@ def init_app(app: Flask) -> None:
                 raise Unauthorized("The API token is invalid or revoked.")
             g.user, g.auth = user, "token"
         elif "uid" in session:
-            user = db.session().get(User, session["uid"])
-            if user is not None and user.active and user.is_person:
+            user = active_user(db.session(), session["uid"])
+            if user is not None:
                 g.user, g.auth = user, "cookie"
             else:
                 session.clear()

@@ -238,5 +238,7 @@ def import_cmd(app: AppContext, project, files):
                f"({result['with_spans']} with annotations).")
 
 
+from . import cli_export  # noqa: E402,F401  registers `annotator export`
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -17,7 +17,7 @@ SETTINGS: dict[str, tuple[object, type, str]] = {
     "DATA_DIR": ("annotator-data", str, "Folder for the SQLite database and the session secret."),
     "DATABASE_URL": ("", str, "SQLAlchemy URL; default: SQLite file DATA_DIR/annotator.db."),
     "SECRET_KEY": ("", str, "Session-signing secret; default: generated once into DATA_DIR/secret_key."),
-    "MAX_UPLOAD_MB": (64, int, "Largest request body in MiB (larger: 413)."),
+    "MAX_UPLOAD_MB": (256, int, "Largest request body in MiB (larger: 413)."),
     "MAX_DOCUMENT_CHARS": (1_000_000, int, "Largest document, in characters."),
     "EXPORT_DIR": ("exports", str, "Default output folder of `annotator export`."),
     "SESSION_HOURS": (12, int, "How long a log-in lasts."),

@@ -8,11 +8,13 @@ is SQLite-only SQL.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 from pathlib import Path
 
 from flask import Flask, current_app, g, request
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, column, create_engine, event, inspect, text
 from sqlmodel import Session, select
 
 from .errors import Forbidden, NotFound
@@ -67,8 +69,41 @@ class Database:
             self.write_engine.dispose()
 
 
+_REV_RE = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([\w.-]+|None)['\"]?", re.M)
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest migration, read from the files without importing Alembic (fast start-up)."""
+    revs, downs = set(), set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict(_REV_RE.findall(path.read_text(encoding="utf-8")))
+        revs.add(found["revision"])
+        downs.add(found.get("down_revision", "None"))
+    heads = revs - downs
+    if len(heads) != 1:
+        raise RuntimeError(f"migrations must have exactly one head, found {sorted(heads)}")
+    return heads.pop()
+
+
+def current_revision(url: str) -> str | None:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            if "alembic_version" not in inspect(conn).get_table_names():
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    finally:
+        engine.dispose()
+
+
 def migrate(url: str) -> None:
-    """Bring the schema to the newest version (Alembic), creating the database if needed."""
+    """Bring the schema to the newest version (Alembic), creating the database if needed.
+
+    A database already at the newest version is left alone without importing Alembic.
+    """
+    if current_revision(url) == head_revision():
+        return
     from alembic import command
     from alembic.config import Config
 
@@ -136,11 +171,19 @@ def get_project_or_404(project_id: int, user: User) -> Project:
     return project
 
 
+_DOCUMENT = text("SELECT id, project_id, external_id, text, meta, content_hash, tokens, created_at "
+                 "FROM documents WHERE id = :id").columns(
+    column("id", Integer), column("project_id", Integer), column("external_id", String),
+    column("text", Text), column("meta", JSON), column("content_hash", String), column("tokens", JSON),
+    column("created_at", DateTime(timezone=True)))
+
+
 def get_document_or_404(document_id: int, user: User) -> Document:
-    doc = session().get(Document, document_id)
-    if doc is None:
+    """A detached, read-only Document (hot path: every annotation read and save loads one)."""
+    row = session().connection().execute(_DOCUMENT, {"id": document_id}).first()
+    if row is None:
         raise NotFound(f"Document {document_id} does not exist.")
-    return doc
+    return Document.model_construct(**row._mapping)
 
 
 def get_user_by_name_or_404(username: str) -> User:

@@ -12,6 +12,8 @@ import io
 import json
 from pathlib import Path
 
+import orjson
+
 from sqlalchemy import insert, select
 from sqlmodel import Session
 
@@ -60,13 +62,14 @@ def parse_json_or_jsonl(body: str, name: str = "upload") -> list[tuple[int, obje
                           f"column {e.colno}): {e.msg}.", [{"line": e.lineno, "reason": e.msg}]) from None
         return [(i, item) for i, item in enumerate(items, 1)]
     out, errors = [], []
-    for n, line in enumerate(body.splitlines(), 1):
-        if not line.strip():
+    loads = orjson.loads  # ~4x faster than json.loads on long Korean lines
+    for n, line in enumerate(body.split("\n"), 1):
+        if not line or line.isspace():
             continue
         try:
-            out.append((n, json.loads(line)))
-        except json.JSONDecodeError as e:
-            errors.append({"line": n, "reason": f"not valid JSON ({e.msg})"})
+            out.append((n, loads(line)))
+        except orjson.JSONDecodeError as e:
+            errors.append({"line": n, "reason": f"not valid JSON ({e})"})
     if errors:
         _refuse(errors)
     if not out:
@@ -139,11 +142,10 @@ def check_records(items: list[tuple[int, object]], labels: list[Label], existing
             bad("text", f"'text' contains a NUL character at offset {text.index(chr(0))}")
             continue
         try:
-            text.encode("utf-8")
+            h = hashlib.sha256(text.encode("utf-8")).hexdigest()
         except UnicodeEncodeError as e:
             bad("text", f"'text' contains a lone surrogate at offset {e.start}")
             continue
-        h = content_hash(text)
         ext = rec.get("id")
         if ext is None:
             ext = h[:16]

@@ -16,7 +16,7 @@ def run(host: str, port: int, workers: int, overrides: dict | None = None) -> No
             self.cfg.set("threads", 4)
             self.cfg.set("accesslog", "-")
             self.cfg.set("graceful_timeout", 10)
-            self.cfg.set("preload_app", False)
+            self.cfg.set("preload_app", True)  # import once in the master; workers share the pages
 
         def load(self):
             return create_app(overrides)

@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 
+from sqlalchemy import text
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -15,8 +16,15 @@ from .models import IMPORT_USER, ROLES, SYSTEM_ROLE, ApiToken, User, utcnow
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TOKEN_PREFIX = "ann_"
 MIN_PASSWORD = 8
-# A hash to compare against when the user does not exist, so timing does not reveal names.
-_DUMMY_HASH = generate_password_hash("not-a-password", method="scrypt")
+_dummy_hash: str | None = None
+
+
+def _dummy() -> str:
+    """A hash to compare against when the user does not exist, so timing does not reveal names."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = generate_password_hash("not-a-password", method="scrypt")
+    return _dummy_hash
 
 
 def hash_password(password: str) -> str:
@@ -59,7 +67,7 @@ def set_password(s: Session, user: User, password: str) -> None:
 def authenticate(s: Session, username: str, password: str) -> User | None:
     user = s.exec(select(User).where(User.username == username)).first()
     if user is None or not user.password_hash or not user.active or user.role == SYSTEM_ROLE:
-        check_password_hash(_DUMMY_HASH, password or "")
+        check_password_hash(_dummy(), password or "")
         return None
     return user if check_password_hash(user.password_hash, password or "") else None
 
@@ -91,11 +99,23 @@ def revoke_tokens(s: Session, user: User) -> int:
     return n
 
 
+# Every API request runs one of these: prebuilt statements, no ORM identity map.
+_BY_TOKEN = text("SELECT u.id, u.username, u.role, u.active FROM api_tokens t JOIN users u ON u.id = t.user_id "
+                 "WHERE t.token_hash = :h AND t.revoked_at IS NULL AND u.active = :yes AND u.role != 'system'")
+_BY_ID = text("SELECT id, username, role, active FROM users "
+              "WHERE id = :id AND active = :yes AND role != 'system'")
+
+
+def _caller(row) -> User | None:
+    """A detached, read-only User for the request (no password hash loaded)."""
+    if row is None:
+        return None
+    return User.model_construct(id=row.id, username=row.username, role=row.role, active=bool(row.active))
+
+
 def user_for_token(s: Session, token: str) -> User | None:
-    row = s.exec(select(ApiToken).where(ApiToken.token_hash == _token_hash(token))).first()
-    if row is None or row.revoked_at is not None:
-        return None
-    user = s.get(User, row.user_id)
-    if user is None or not user.active or user.role == SYSTEM_ROLE:
-        return None
-    return user
+    return _caller(s.execute(_BY_TOKEN, {"h": _token_hash(token), "yes": True}).first())
+
+
+def active_user(s: Session, user_id: int) -> User | None:
+    return _caller(s.execute(_BY_ID, {"id": user_id, "yes": True}).first())

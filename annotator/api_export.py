@@ -1,0 +1,114 @@
+"""``GET /api/v1/projects/<pid>/export``: a project's annotations as training data.
+
+``format=jsonl`` (default) streams JSON Lines as they are produced (one read
+transaction, constant memory; no alignment threshold since jsonl keeps every
+span's character offsets).  ``format=spacy|conll|hf`` builds the files in a
+temporary directory and streams them back as a zip (data files plus
+``export-report.json``); when for some label fewer than ``min_aligned`` of the
+spans fall on token boundaries the answer is 422 with the misaligned spans.
+
+Query parameters: ``format``, ``source`` (all | gold | import | majority |
+annotator:NAME), ``include_unfinished`` (1/true), ``dev``, ``seed``,
+``min_aligned``.  Leads and admins only.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+from flask import Blueprint, Response, g, request
+
+from . import db
+from .errors import BadRequest, Invalid
+from .export_records import check_source, export_labels, export_words, iter_records
+from .models import Project
+
+bp = Blueprint("api_export", __name__, url_prefix="/api/v1")
+FORMATS = ("jsonl", "spacy", "conll", "hf")
+CHUNK = 1 << 16
+
+
+def _float_arg(name: str, default: float, lo: float, hi: float, hi_open: bool = False) -> float:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = None
+    if value is None or not (lo <= value <= hi) or (hi_open and value == hi):
+        bound = f"below {hi}" if hi_open else f"at most {hi}"
+        raise BadRequest(f"'{name}' must be a number from {lo} and {bound}.", [{"field": name}])
+    return value
+
+
+def _bool_arg(name: str) -> bool:
+    return request.args.get(name, "").lower() in ("1", "true", "yes", "on")
+
+
+@bp.get("/projects/<int:pid>/export")
+def export_project(pid: int):
+    db.require_lead(g.user)
+    s = db.session()
+    p = db.get_project_or_404(pid, g.user)
+    fmt = request.args.get("format", "jsonl")
+    if fmt not in FORMATS:
+        raise BadRequest(f"'format' must be one of {', '.join(FORMATS)}.", [{"field": "format"}])
+    source = check_source(s, request.args.get("source", "all"))
+    unfinished = _bool_arg("include_unfinished")
+    labels, lang, words = export_labels(s, p), p.language, export_words(p)
+    name = f"project-{p.id}-{source.replace(':', '-')}"
+
+    if fmt == "jsonl":
+        from .exporters import iter_jsonl
+
+        database = db.get_db()
+
+        def generate():
+            # Its own read session: the request's is closed once the response starts.
+            with database.session(write=False) as rs:
+                project = rs.get(Project, pid)
+                yield from iter_jsonl(iter_records(rs, project, source, unfinished), labels, lang, words)
+
+        return Response(generate(), mimetype="application/x-ndjson",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.jsonl"'})
+
+    from .exporters import ExportError, export
+
+    dev = _float_arg("dev", 0.2, 0.0, 1.0, hi_open=True)
+    seed = int(_float_arg("seed", 0, 0, 2**31))
+    min_aligned = _float_arg("min_aligned", 0.99, 0.0, 1.0)
+    tmp = Path(tempfile.mkdtemp(prefix="annotator-export-"))
+    try:
+        try:
+            export(iter_records(s, p, source, unfinished), labels, fmt, tmp / "export", lang=lang,
+                   words=words, dev=dev, seed=seed, min_aligned=min_aligned)
+        except ExportError as e:
+            report = e.report or {}
+            raise Invalid(str(e), (report.get("misaligned") or [])[:200]) from None
+        zpath = tmp / f"{name}.zip"
+        with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as z:
+            for f in sorted((tmp / "export").iterdir()):
+                z.write(f, f"{name}/{f.name}")
+        size = zpath.stat().st_size
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+    def stream():
+        try:
+            with open(zpath, "rb") as fh:
+                while True:
+                    block = fh.read(CHUNK)
+                    if not block:
+                        break
+                    yield block
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    return Response(stream(), mimetype="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.zip"',
+                             "Content-Length": str(size)})

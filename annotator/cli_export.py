@@ -1,0 +1,53 @@
+"""``annotator export``: training-ready files from a project (registered in cli.py)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .cli import AppContext, main
+from .errors import AnnotatorError
+
+
+@main.command("export")
+@click.argument("project")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "spacy", "conll", "hf"]), required=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Output directory (default: EXPORT_DIR/project-ID-SOURCE-FORMAT).")
+@click.option("--source", default="all", show_default=True,
+              help="gold | import | majority | all | annotator:NAME")
+@click.option("--include-unfinished", is_flag=True, help="Also export in-progress annotations.")
+@click.option("--dev", default=0.2, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+              help="Share of documents in the dev split (spacy, conll, hf).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the document split.")
+@click.option("--min-aligned", default=0.99, show_default=True, type=click.FloatRange(0, 1),
+              help="Refuse the export when, for any label, fewer spans align with tokens.")
+@click.pass_obj
+def export_cmd(app: AppContext, project, fmt, out_dir, source, include_unfinished, dev, seed, min_aligned):
+    """Export PROJECT (id or name) as jsonl, spacy (DocBin + config.cfg), conll or hf.
+
+    Writes export-report.json next to the data: per-label alignment rates and
+    every span that does not fall on token boundaries."""
+    from .export_records import export_labels, export_words, iter_records
+    from .exporters import ExportError, export
+    from .projects import find_project
+
+    with app.session() as s:
+        p = find_project(s, project)
+        if out_dir is None:
+            out_dir = str(Path(app.config()["EXPORT_DIR"]) / f"project-{p.id}-{source.replace(':', '-')}-{fmt}")
+        labels = export_labels(s, p)
+        try:
+            report = export(iter_records(s, p, source, include_unfinished), labels, fmt, out_dir,
+                            lang=p.language, words=export_words(p), dev=dev, seed=seed,
+                            min_aligned=min_aligned)
+        except ExportError as e:
+            raise AnnotatorError(str(e), (e.report or {}).get("misaligned")) from None
+    rates = ", ".join(f"{k} {v['aligned']}/{v['total']}" for k, v in report["labels"].items() if v["total"])
+    click.echo(f"Exported {report['records']} annotation(s) of {report['documents']} document(s) "
+               f"from {p.name!r} as {fmt} into {out_dir}.")
+    click.echo(f"Aligned spans: {rates or 'none'}; report: {out_dir}/export-report.json", file=sys.stderr)
+    for name, info in report["files"].items():
+        click.echo(f"  {name}\t{json.dumps(info)}")

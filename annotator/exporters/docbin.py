@@ -1,0 +1,223 @@
+"""``spacy``: ``train.spacy`` / ``dev.spacy`` DocBins plus a ready ``config.cfg``.
+
+Entity-kind spans go to ``doc.ents``; span-kind spans (CLAIM) to
+``doc.spans["sc"]`` labelled with their enumerated attributes
+(``CLAIM_favor``).  An entity span that does not align with tokens is never
+stretched: its tokens are marked *missing* in ``doc.ents`` (unknown to the
+NER loss) and it is listed in the report.  A span-kind span that does not align
+cannot be represented in ``doc.spans`` and is listed in the report (and counts
+against ``min_aligned``).
+
+Each split is written to ONE ``.spacy`` file by :class:`StreamingDocBin`, which
+keeps no doc in memory: each doc's arrays are appended to temporary files and
+the final msgpack+zlib blob (the exact structure ``DocBin.to_bytes``
+produces, so ``DocBin().from_disk`` and ``spacy train`` read it) is assembled
+by streaming through ``zlib.compressobj``.  Only the set of distinct strings
+is held for the whole run.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+
+from .. import nlp as _nlp
+from ._common import Prepared, missing_token_ranges
+
+SPANS_KEY = "sc"
+_COPY = 1 << 20
+
+
+class StreamingDocBin:
+    """Write-only DocBin with constant memory: ``add(doc)`` ... ``close()``.
+
+    Does what ``DocBin.add`` does, but appends each doc's arrays and
+    msgpack items to temporary files at once, and packs with one reused
+    msgpack Packer: ``srsly.msgpack_dumps`` builds a new Packer per call, which
+    rescans the whole function registry and the installed entry points
+    (milliseconds per call, several calls per doc in ``DocBin.add``)."""
+
+    def __init__(self, path):
+        import numpy
+        import srsly
+        from spacy.attrs import SPACY
+        from spacy.tokens import DocBin
+
+        self._numpy = numpy
+        self._SPACY = SPACY
+        self._packer = srsly.msgpack.Packer(use_bin_type=True)
+        self.path = Path(path)
+        self.tmpdir = Path(tempfile.mkdtemp(prefix=".docbin-", dir=self.path.parent))
+        names = ("tokens", "spaces", "lengths", "cats", "flags", "span_groups")
+        self.files = {n: open(self.tmpdir / n, "wb", buffering=_COPY) for n in names}
+        self.count = 0
+        self.strings: set[str] = set()
+        ref = DocBin(store_user_data=False)
+        self.attrs = list(ref.attrs)
+        self.version = ref.version
+        self._empty_groups = None
+
+    def __len__(self) -> int:
+        return self.count
+
+    def _pack(self, obj) -> bytes:
+        return self._packer.pack(obj)
+
+    def span_groups_bytes(self, doc) -> bytes:
+        """``doc.spans.to_bytes()``, byte for byte, with the reused packer."""
+        if len(doc.spans) == 0:
+            if self._empty_groups is None:
+                self._empty_groups = doc.spans.to_bytes()
+            return self._empty_groups
+        msg: dict = {}
+        for key, group in doc.spans.items():
+            spans = [struct.pack(">QQQllll", sp.id, sp.kb_id, sp.label, sp.start, sp.end,
+                                 sp.start_char, sp.end_char) for sp in group]
+            gb = self._pack({"name": group.name, "attrs": group.attrs, "spans": spans})
+            msg.setdefault(gb, []).append(key)
+        return self._pack(msg)
+
+    def add(self, doc) -> None:
+        np, f = self._numpy, self.files
+        array = doc.to_array(self.attrs)
+        if len(array.shape) == 1:
+            array = array.reshape((array.shape[0], 1))
+        spaces = doc.to_array(self._SPACY).reshape((-1, 1))
+        f["tokens"].write(np.ascontiguousarray(array, dtype="uint64").tobytes("C"))
+        f["spaces"].write(np.asarray(spaces, dtype=bool).tobytes("C"))
+        f["lengths"].write(struct.pack("=i", array.shape[0]))
+        f["flags"].write(self._pack({"has_unknown_spaces": doc.has_unknown_spaces}))
+        f["cats"].write(self._pack(doc.cats))
+        f["span_groups"].write(self._pack(self.span_groups_bytes(doc)))  # a bin item, as in DocBin
+        strings = self.strings
+        for token in doc:
+            strings.update((token.text, token.tag_, token.lemma_, token.norm_, str(token.morph),
+                            token.dep_, token.ent_type_, token.ent_kb_id_, token.ent_id_))
+        for group in doc.spans.values():
+            for span in group:
+                strings.add(span.label_)
+                if span.kb_id in span.doc.vocab.strings:
+                    strings.add(span.kb_id_)
+        self.count += 1
+
+    def close(self) -> None:
+        for fh in self.files.values():
+            fh.close()
+        comp = zlib.compressobj()
+        pack = self._pack
+        tmp_out = self.path.with_name("." + self.path.name + ".part")
+        with open(tmp_out, "wb") as out:
+            def emit(b: bytes) -> None:
+                out.write(comp.compress(b))
+
+            def emit_file(name: str) -> None:
+                with open(self.tmpdir / name, "rb") as fh:
+                    while True:
+                        block = fh.read(_COPY)
+                        if not block:
+                            break
+                        emit(block)
+
+            def size(name: str) -> int:
+                return (self.tmpdir / name).stat().st_size
+
+            emit(b"\x89")  # fixmap, 9 entries: the keys of DocBin.to_bytes
+            emit(pack("version") + pack(self.version))
+            emit(pack("attrs") + pack(self.attrs))
+            for key in ("tokens", "spaces", "lengths"):
+                emit(pack(key) + b"\xc6" + struct.pack(">I", size(key)))  # bin32 header
+                emit_file(key)
+            emit(pack("strings") + b"\xdd" + struct.pack(">I", len(self.strings)))  # array32 header
+            for s in sorted(self.strings):
+                emit(pack(s))
+            for key in ("cats", "flags", "span_groups"):
+                emit(pack(key) + b"\xdd" + struct.pack(">I", self.count))
+                emit_file(key)
+            out.write(comp.flush())
+        os.replace(tmp_out, self.path)
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def abort(self) -> None:
+        for fh in self.files.values():
+            fh.close()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+def build_doc(vocab, p: Prepared, labelset):
+    """The spaCy Doc of one prepared record (ents, missing tokens, span group)."""
+    from spacy.tokens import Span
+
+    doc = _nlp.make_doc(vocab, p.text, p.boundaries)
+    ents, groups = [], []
+    for s in p.spans:
+        if not s.aligned:
+            continue
+        if s.kind == "entity":
+            ents.append(Span(doc, s.token_start, s.token_end + 1, label=s.label))
+        else:
+            groups.append(Span(doc, s.token_start, s.token_end + 1,
+                               label=labelset.group_label(s.label, s.attributes)))
+    missing = [Span(doc, a, b) for a, b in missing_token_ranges(p)]
+    doc.set_ents(sorted(ents, key=lambda x: x.start), missing=missing, default="outside")
+    if labelset.span_labels:
+        doc.spans[SPANS_KEY] = groups
+    return doc
+
+
+def make_config(lang: str, words, with_ner: bool, with_spancat: bool) -> str:
+    """A CPU, no-vectors training config for ``ner`` (+ ``spancat``), naming the
+    project's tokenizer for ``ko`` (and the clause suggester for spancat)."""
+    from spacy.cli.init_config import init_config
+
+    pipeline = (["ner"] if with_ner else []) + (["spancat"] if with_spancat else [])
+    if not pipeline:
+        pipeline = ["ner"]
+    # spaCy's own "ko" defaults need MeCab; generate language-neutral, then patch.
+    config = init_config(lang="xx" if lang == "ko" else lang, pipeline=pipeline,
+                         optimize="efficiency", gpu=False, pretraining=False, silent=True)
+    config["nlp"]["lang"] = lang
+    if lang == "ko":
+        config["nlp"]["tokenizer"] = {"@tokenizers": _nlp.KOREAN_TOKENIZER, "user_words": list(words)}
+    config["paths"]["train"] = "train.spacy"
+    config["paths"]["dev"] = "dev.spacy"
+    if with_spancat:
+        config["components"]["spancat"]["spans_key"] = SPANS_KEY
+        config["components"]["spancat"]["suggester"] = {"@misc": _nlp.CLAUSE_SUGGESTER, "max_clauses": 8}
+    return config.to_str()
+
+
+class SpacyExporter:
+    split = True
+
+    def __init__(self, out_dir: Path, ctx):
+        self.out_dir = Path(out_dir)
+        self.ctx = ctx
+        self.vocab = _nlp.make_nlp(ctx.lang, ctx.words).vocab
+        self.bins = {name: StreamingDocBin(self.out_dir / f"{name}.spacy") for name in ("train", "dev")}
+        self.span_group_docs = 0
+
+    def add(self, p: Prepared, split: str | None) -> None:
+        doc = build_doc(self.vocab, p, self.ctx.labelset)
+        if any(s.kind == "span" and s.aligned for s in p.spans):
+            self.span_group_docs += 1
+        self.bins[split or "train"].add(doc)
+
+    def close(self) -> dict:
+        files = {}
+        for name, db in self.bins.items():
+            n = len(db)
+            db.close()
+            files[f"{name}.spacy"] = {"docs": n}
+        ls = self.ctx.labelset
+        cfg = make_config(self.ctx.lang, self.ctx.words, bool(ls.entity_labels),
+                          bool(ls.span_labels) and self.span_group_docs > 0)
+        (self.out_dir / "config.cfg").write_text(cfg, encoding="utf8")
+        files["config.cfg"] = {}
+        return files
+
+    def abort(self) -> None:
+        for db in self.bins.values():
+            db.abort()

@@ -1,0 +1,64 @@
+"""``jsonl``: one line per exported annotation, Prodigy-like.
+
+``{"id", "text", "spans": [{start, end, label, attributes, token_start,
+token_end}], "tokens": [{text, start, end, id, ws}], "meta": {...}}``.
+Token indices are inclusive and index ``tokens`` (which, as in a spaCy Doc,
+includes whitespace tokens such as ``"\\n"``); they are ``null`` for a span that
+does not align with tokens -- the span itself is always there, with its exact
+character offsets.  Text is written byte-exact (``ensure_ascii=False``).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ._common import Prepared, doc_key
+
+FILENAME = "annotations.jsonl"
+
+
+def build_line(p: Prepared) -> dict:
+    record, document = p.record, p.document
+    meta = dict(document.get("meta") or {})
+    meta.update({
+        "document_id": document.get("id"),
+        "external_id": document.get("external_id"),
+        "annotator": record.get("annotator") or "gold",
+        "source": record.get("source"),
+        "status": record.get("status"),
+    })
+    spans = []
+    for s in sorted(p.spans, key=lambda s: (s.start, -s.end, s.label)):
+        spans.append({"start": s.start, "end": s.end, "label": s.label, "attributes": s.attributes,
+                      "token_start": s.token_start, "token_end": s.token_end})
+    tokens = [{"text": p.text[s:e], "start": s, "end": e, "id": i, "ws": ws}
+              for i, (s, e, ws) in enumerate(p.toks)]
+    return {"id": doc_key(document), "text": p.text, "spans": spans, "tokens": tokens, "meta": meta}
+
+
+def dumps(p: Prepared) -> str:
+    return json.dumps(build_line(p), ensure_ascii=False) + "\n"
+
+
+class JsonlExporter:
+    split = False
+
+    def __init__(self, out_dir: Path, ctx):
+        self.path = Path(out_dir) / FILENAME
+        self.tmp = self.path.with_name("." + FILENAME + ".part")
+        self.f = open(self.tmp, "w", encoding="utf8", newline="")
+        self.n = 0
+
+    def add(self, p: Prepared, split: str | None) -> None:
+        self.f.write(dumps(p))
+        self.n += 1
+
+    def close(self) -> dict:
+        self.f.close()
+        os.replace(self.tmp, self.path)
+        return {FILENAME: {"records": self.n}}
+
+    def abort(self) -> None:
+        self.f.close()
+        self.tmp.unlink(missing_ok=True)
