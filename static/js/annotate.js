@@ -517,8 +517,15 @@
     if (!li) return;
     li.classList.add('sel');
     if (scroll) {
-      var box = this.listEl.getBoundingClientRect(), r = li.getBoundingClientRect();
-      if (r.top < box.top || r.bottom > box.bottom) li.scrollIntoView({ block: 'nearest' });
+      // After the highlight is painted: measuring the list forces a layout.
+      var list = this.listEl;
+      requestAnimationFrame(function () {
+        setTimeout(function () {
+          if (!li.isConnected) return;
+          var box = list.getBoundingClientRect(), r = li.getBoundingClientRect();
+          if (r.top < box.top || r.bottom > box.bottom) li.scrollIntoView({ block: 'nearest' });
+        }, 0);
+      });
     }
   };
 
