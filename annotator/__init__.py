@@ -24,7 +24,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app = Flask(__name__, static_folder=_asset_dir("static"), template_folder=_asset_dir("templates"))
     app.config.update(load_config(overrides))
 
-    from . import auth, db, errors, security, ui
+    from . import auth, db, errors, security, ui, ui_annotate
     from .api import bp as api_bp
     from .api_export import bp as api_export_bp
     from .api_teams import bp as api_teams_bp
@@ -35,6 +35,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     auth.init_app(app)
     security.init_app(app)
     app.register_blueprint(ui.bp)
+    app.register_blueprint(ui_annotate.bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(api_export_bp)
     app.register_blueprint(api_teams_bp)

@@ -1,0 +1,120 @@
+"""HTML pages of the annotator's work: the annotate page, and the lead's project page with import.
+
+The annotate page is a shell: static/js/annotate.js loads the project, the document and the
+annotation from the JSON API and saves through it. Nothing here renders span data.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from . import db
+from .errors import Invalid
+from .importing import decode_upload, import_records, parse_csv, parse_json_or_jsonl
+from .models import Annotation, Document, User
+from .projects import project_labels
+
+bp = Blueprint("annotate", __name__)
+
+IMPORT_SUFFIXES = (".txt", ".jsonl", ".json", ".ndjson", ".csv")
+
+
+def _annotate_page(project, document_id: int | None):
+    s = db.session()
+    return render_template("annotate.html", project=project, labels=project_labels(s, project.id),
+                           document_id=document_id)
+
+
+@bp.get("/projects/<int:pid>/annotate")
+def annotate_next(pid: int):
+    """The caller's next document (chosen by the queue in the browser, via /api/v1/.../next)."""
+    return _annotate_page(db.get_project_or_404(pid, g.user), None)
+
+
+@bp.get("/projects/<int:pid>/documents/<int:did>/annotate")
+def annotate_document(pid: int, did: int):
+    project = db.get_project_or_404(pid, g.user)
+    doc = db.get_document_or_404(did, g.user)
+    if doc.project_id != project.id:
+        return redirect(url_for("annotate.annotate_document", pid=doc.project_id, did=doc.id))
+    return _annotate_page(project, doc.id)
+
+
+def _user_progress(s, project) -> list[dict]:
+    """Every person with work in the project (or any annotator), with counts by status."""
+    rows = s.execute(
+        select(Annotation.user_id, Annotation.status, func.count())
+        .join(Document, Document.id == Annotation.document_id)
+        .where(Document.project_id == project.id)
+        .group_by(Annotation.user_id, Annotation.status)).all()
+    counts: dict[int, dict] = {}
+    for uid, status, n in rows:
+        counts.setdefault(uid, {})[status] = n
+    users = s.execute(select(User).where(User.role != "system").order_by(User.username)).scalars()
+    out = []
+    for u in users:
+        c = counts.get(u.id, {})
+        if not c and u.role != "annotator":
+            continue
+        out.append({"username": u.username, "role": u.role, "active": u.active,
+                    "submitted": c.get("submitted", 0), "in_progress": c.get("in_progress", 0),
+                    "skipped": c.get("skipped", 0)})
+    return out
+
+
+def _project_page(project, *, message=None, error=None, details=None, status=200):
+    s = db.session()
+    total = s.execute(select(func.count()).select_from(Document)
+                      .where(Document.project_id == project.id)).scalar_one()
+    return render_template("project.html", project=project, labels=project_labels(s, project.id),
+                           total=total, users=_user_progress(s, project), message=message,
+                           error=error, details=details or []), status
+
+
+@bp.get("/projects/<int:pid>")
+def project_page(pid: int):
+    project = db.get_project_or_404(pid, g.user)
+    if not g.user.is_lead:
+        return redirect(url_for("annotate.annotate_next", pid=pid))
+    return _project_page(project, message=request.args.get("imported") and
+                         f"Imported {request.args['imported']} documents.")
+
+
+def _records_of(name: str, data: bytes) -> list[tuple[int, object]]:
+    suffix = PurePath(name).suffix.lower()
+    text = decode_upload(data, name)
+    if suffix == ".txt":
+        return [(1, {"id": PurePath(name).stem, "text": text})]
+    if suffix == ".csv":
+        return parse_csv(text, name)
+    return parse_json_or_jsonl(text, name)
+
+
+@bp.post("/projects/<int:pid>/import")
+def import_files(pid: int):
+    """Upload .txt (one document each), .jsonl/.json or .csv files; all of them or nothing."""
+    db.require_lead(g.user)
+    project = db.get_project_or_404(pid, g.user)
+    files = [f for f in request.files.getlist("files") if f and f.filename]
+    if not files:
+        return _project_page(project, error="Choose at least one .txt, .jsonl or .csv file.", status=400)
+    items: list[tuple[int, object]] = []
+    try:
+        for f in files:
+            name = PurePath(f.filename).name
+            if not name.lower().endswith(IMPORT_SUFFIXES):
+                raise Invalid(f"Cannot import {name}: use .txt, .jsonl or .csv.", [{"file": name}])
+            records = _records_of(name, f.read())
+            # Number records across files so errors stay unambiguous.
+            base = len(items)
+            items.extend((base + i, rec) for i, (_line, rec) in enumerate(records, 1))
+        s = db.session()
+        result = import_records(s, project, items, current_app.config["MAX_DOCUMENT_CHARS"])
+        s.commit()
+    except Invalid as e:
+        db.session().rollback()
+        return _project_page(project, error=e.message, details=e.details, status=422)
+    return redirect(url_for("annotate.project_page", pid=pid, imported=result["imported"]))

@@ -1,0 +1,119 @@
+"""static/js/offsets.js in the real browser: UTF-16 <-> code points, snapping and trimming.
+
+Python's str indices are the truth: every offset the page sends must equal them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from browser.conftest import STATIC
+from conftest import corpus_text
+
+MIXED = "📰 Sync Letter\r\n메타는 e\u0301te café 👩\u200d💻 dev\r\n\u00a0 x 😀😀y\u3000끝"
+
+
+def u16(text: str, cp: int) -> int:
+    return len(text[:cp].encode("utf-16-le")) // 2
+
+
+@pytest.fixture
+def js(page):
+    page.set_content("<!doctype html><meta charset=utf-8><title>offsets</title>")
+    page.add_script_tag(path=str(STATIC / "js" / "offsets.js"))
+    return page
+
+
+def call(page, expr: str, *args):
+    return page.evaluate(f"([a, b, c, d]) => {expr}", list(args) + [None] * (4 - len(args)))
+
+
+@pytest.mark.parametrize("text", [MIXED, corpus_text("001"), "", "a", "😀", "e\u0301"])
+def test_round_trip_every_position(js, text):
+    """cp -> UTF-16 -> cp is the identity, and agrees with Python at every code point."""
+    expected = [u16(text, i) for i in range(len(text) + 1)]
+    got = js.evaluate("""(t) => { const m = new Offsets.OffsetMap(t); const out = [];
+        for (let i = 0; i <= m.lengthCp; i++) out.push(m.toU16(i));
+        const back = out.every((u, i) => m.toCp(u) === i);
+        return {out, back, lengthCp: m.lengthCp}; }""", text)
+    assert got["lengthCp"] == len(text)
+    assert got["out"] == expected
+    assert got["back"]
+
+
+def test_utf16_inside_a_pair_counts_as_the_pair(js):
+    # "😀" is UTF-16 units 0-1; unit 1 is inside the pair and maps to the emoji's start.
+    assert call(js, "Offsets.utf16ToCp(a, 1)", "😀x") == 0
+    assert call(js, "Offsets.utf16ToCp(a, 2)", "😀x") == 1
+    assert call(js, "Offsets.cpToUtf16(a, 1)", "😀x") == 2
+
+
+def norm(page, text, a, b, **opts):
+    """normalizeSelection on UTF-16 offsets; returns the selected text (Python-indexed)."""
+    r = page.evaluate("([t, a, b, o]) => Offsets.normalizeSelection(new Offsets.OffsetMap(t), a, b, o)",
+                      [text, a, b, opts])
+    return text.encode("utf-16-le")[r[0] * 2:r[1] * 2].decode("utf-16-le")
+
+
+def test_snaps_outward_to_words(js):
+    t = "📰 Sync Letter"
+    assert norm(js, t, 4, 6) == "Sync"        # "yn" grows to the word
+    assert norm(js, t, 2, 9) == "Sync Letter"  # a space inside is kept
+    assert norm(js, t, 0, 3) == "📰"          # the emoji is whole, the space trimmed
+    assert norm(js, "메타는 왜", 0, 2) == "메타는"
+
+
+def test_exact_mode_keeps_characters(js):
+    assert norm(js, "메타는 왜", 0, 2, exact=True) == "메타"
+    assert norm(js, "x메타는", 1, 3, exact=True) == "메타"
+
+
+def test_spaces_are_never_part_of_a_span(js):
+    for space in (" ", "\u00a0", "\u3000", "\t", "\r\n", "\u2009"):
+        t = f"a{space}word{space}b"
+        s = 1
+        e = s + len(space.encode("utf-16-le")) // 2 * 2 + 4
+        assert norm(js, t, s, e, exact=True) == "word", repr(space)
+        assert norm(js, t, s, e) == "word", repr(space)
+    assert norm(js, "a \u00a0 b", 1, 4, exact=True) == ""
+
+
+def test_never_splits_a_character(js):
+    t = "x😀y e\u0301z"
+    # a selection ending inside the surrogate pair takes the whole emoji
+    assert norm(js, t, 0, 2, exact=True) == "x😀"
+    # starting inside the pair starts at the emoji
+    assert norm(js, t, 2, 4, exact=True) == "😀y"
+    # a base letter keeps its combining accent; a selection starting at the accent steps back
+    i = u16(t, t.index("e\u0301"))
+    assert norm(js, t, i, i + 1, exact=True) == "e\u0301"
+    assert norm(js, t, i + 1, i + 3, exact=True) == "e\u0301z"
+
+
+def test_snaps_to_tokens_when_the_server_sends_them(js):
+    t = "메타는 스케일AI에"
+    tokens = [[0, 2], [2, 3], [4, 7], [7, 9], [9, 10]]
+    assert norm(js, t, 0, 1, tokens=tokens) == "메타"
+    assert norm(js, t, 5, 8, tokens=tokens) == "스케일AI"
+
+
+def test_corpus_001_words_after_emoji(js):
+    """Every word right after an emoji in article 001: code points from the page == Python's."""
+    text = corpus_text("001")
+    cases = []
+    for i, ch in enumerate(text):
+        if ord(ch) > 0xFFFF:
+            j = i + 1
+            while j < len(text) and text[j].isspace():
+                j += 1
+            k = j
+            while k < len(text) and (text[k].isalnum()):
+                k += 1
+            if k > j:
+                cases.append((j, k))
+    assert len(cases) >= 5
+    got = js.evaluate("""([t, cases]) => { const m = new Offsets.OffsetMap(t);
+        return cases.map(([s, e]) => { const a = m.toU16(s), b = m.toU16(e);
+          const r = Offsets.normalizeSelection(m, a, Math.max(a + 1, b - 1), {});
+          return [m.toCp(r[0]), m.toCp(r[1])]; }); }""", [text, cases])
+    assert [tuple(x) for x in got] == cases
