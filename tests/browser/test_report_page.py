@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from annotator.models import Document, User
 from conftest import PASSWORD
@@ -14,32 +11,18 @@ from test_teams import spans_by
 
 pytestmark = pytest.mark.browser
 URL = "/api/v1"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
 
 
 @pytest.fixture
-def server(app):
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-    thread.join(5)
+def server(live):
+    """The shared live server (tests/browser/conftest.py), as its base URL."""
+    return live.url
 
 
 @pytest.fixture
-def page():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        pg = browser.new_page()
-        problems = []
-        pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        pg.on("pageerror", lambda e: problems.append(str(e)))
-        pg.problems = problems
-        yield pg
-        browser.close()
+def page(page):
+    page.problems = page.js_errors
+    return page
 
 
 @pytest.fixture
