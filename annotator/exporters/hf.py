@@ -11,6 +11,8 @@ suffixed with ``@annotator`` for per-annotator exports.
 from __future__ import annotations
 
 import json
+
+import orjson
 import os
 from pathlib import Path
 
@@ -49,7 +51,7 @@ class HfExporter:
 
     def add(self, p: Prepared, split: str | None) -> None:
         name = split or "train"
-        self.files[name].write(json.dumps(hf_record(p, self.tag_index), ensure_ascii=False) + "\n")
+        self.files[name].write(orjson.dumps(hf_record(p, self.tag_index)).decode() + "\n")
         self.counts[name] += 1
         for s in p.spans:
             if s.kind != "entity":
