@@ -15,6 +15,7 @@ from .models import Annotation, Document, Project, User
 from .projects import create_project, project_json, project_labels
 from .routing import check_can_read
 from .security import render_markdown
+from .tokens import add_words, ensure_tokens, set_words, word_list
 from .users import get_user
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -144,9 +145,17 @@ def list_documents(pid: int):
     return {"items": items, "total": total, "page": page, "per_page": per_page}
 
 
+def doc_for_page(d: Document, project: Project | None = None) -> dict:
+    """A document with its tokens, computed and stored on its first open (annotator.tokens)."""
+    out = doc_json(d)
+    project = project or db.session().get(Project, d.project_id)
+    out["tokens"] = ensure_tokens(db.get_db(), d, project)
+    return out
+
+
 @bp.get("/documents/<int:did>")
 def get_document(did: int):
-    return doc_json(db.get_document_or_404(did, g.user))
+    return doc_for_page(db.get_document_or_404(did, g.user))
 
 
 @bp.get("/projects/<int:pid>/next")
@@ -157,7 +166,7 @@ def next_doc(pid: int):
     s.commit()  # the reservation
     if doc is None:
         return "", 204
-    return doc_json(doc)
+    return doc_for_page(doc, p)
 
 
 def _target_user(doc: Document) -> User:
@@ -200,3 +209,41 @@ def get_history(did: int):
     if ann is None:
         raise NotFound("There is no saved annotation of this document for that user.")
     return {"items": history(s, ann.id), "total": ann.version, "page": 1}
+
+
+# --- the project word list (names the tokenizer does not know) ------------------------
+
+def _words_body() -> list:
+    body = json_body()
+    if not isinstance(body, dict) or "words" not in body:
+        raise Invalid("The body must be a JSON object with 'words': a list of strings.",
+                      [{"field": "words", "reason": "missing"}])
+    extra = sorted(set(body) - {"words"})
+    if extra:
+        raise Invalid(f"Unknown field {extra[0]!r}.", [{"field": extra[0], "reason": "unknown field"}])
+    return body["words"]
+
+
+@bp.get("/projects/<int:pid>/words")
+def get_words(pid: int):
+    return {"words": word_list(db.get_project_or_404(pid, g.user))}
+
+
+@bp.post("/projects/<int:pid>/words")
+def post_words(pid: int):
+    """Anyone working on the project may add words (the page offers it for a misaligned span)."""
+    s = db.session()
+    p = db.get_project_or_404(pid, g.user)
+    words, added = add_words(s, p, _words_body())
+    s.commit()
+    return {"words": words, "added": added}
+
+
+@bp.put("/projects/<int:pid>/words")
+def put_words(pid: int):
+    db.require_lead(g.user)
+    s = db.session()
+    p = db.get_project_or_404(pid, g.user)
+    words = set_words(s, p, _words_body())
+    s.commit()
+    return {"words": words}

@@ -216,6 +216,50 @@ def projects_list(app: AppContext):
             click.echo(f"{p.id}\t{p.name}\t{p.language}\tk={p.k}\t{counts.get(p.id, 0)} documents")
 
 
+@projects.command("words")
+@click.argument("project")
+@click.option("--add", "add", multiple=True, help="A word to add (repeatable).")
+@click.option("--remove", "remove", multiple=True, help="A word to remove (repeatable).")
+@click.pass_obj
+def projects_words(app: AppContext, project, add, remove):
+    """Show or change PROJECT's word list (names the tokenizer does not know)."""
+    from .projects import find_project
+    from .tokens import set_words, word_list
+
+    with app.session() as s:
+        p = find_project(s, project)
+        words = word_list(p)
+        if add or remove:
+            words = set_words(s, p, [w for w in words + list(add) if w not in set(remove)])
+    for w in words:
+        click.echo(w)
+
+
+@main.command()
+@click.argument("project")
+@click.pass_obj
+def tokenize(app: AppContext, project):
+    """Compute the tokens of PROJECT's documents now, instead of on each one's first open."""
+    from .db import Database
+    from .projects import find_project
+    from .tokens import tokenize_project
+
+    with app.session() as s:
+        p = find_project(s, project)
+    database = Database(app.config()["DATABASE_URL"])
+    try:
+        done = [0]
+
+        def progress(n: int) -> None:
+            done[0] += n
+            click.echo(f"  {done[0]} documents tokenized", err=True)
+
+        n = tokenize_project(database, p, progress=progress)
+    finally:
+        database.dispose()
+    click.echo(f"Tokenized {n} documents of {p.name!r}.")
+
+
 @main.command("import")
 @click.argument("project")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))

@@ -27,6 +27,7 @@ from sqlmodel import Session
 
 from .errors import BadRequest, NotFound
 from .models import SYSTEM_ROLE, Annotation, Document, Label, Project, Span, User
+from .tokens import word_list
 
 GOLD_USER = "gold"
 IMPORT_USER = "import"
@@ -40,9 +41,8 @@ def export_labels(s: Session, project: Project) -> list[dict]:
 
 
 def export_words(project: Project) -> list[str]:
-    """User dictionary for the tokenizer (``project.settings["user_words"]``)."""
-    words = (project.settings or {}).get("user_words") or []
-    return [w for w in words if isinstance(w, str) and w.strip()]
+    """User dictionary for the tokenizer: the project's word list."""
+    return word_list(project)
 
 
 def check_source(s: Session, source: str) -> str:

@@ -84,7 +84,7 @@
   Editor.prototype.load = function (text, spans, tokens) {
     this.text = text;
     this.map = new O.OffsetMap(text);
-    this.tokens = tokens || null;
+    this.setTokens(tokens, false);
     var self = this;
     this.spans = spans.map(function (s) { return self.makeSpan(s.start, s.end, s.label, s.attributes); })
       .sort(cmpSpan);
@@ -94,6 +94,28 @@
     this.index();
     this.renderAll();
     this.renderList();
+  };
+
+  /** Token boundaries ([[s, e], ...] code points) that snapping and the export use. */
+  Editor.prototype.setTokens = function (tokens, restyle) {
+    this.tokens = tokens && tokens.length ? tokens : null;
+    this.tokStarts = new Set((this.tokens || []).map(function (t) { return t[0]; }));
+    this.tokEnds = new Set((this.tokens || []).map(function (t) { return t[1]; }));
+    if (restyle) {
+      this.styleSegments(0, this.segs.length);
+      this.renderList();
+      this.hooks.changed();
+    }
+  };
+
+  /** Whether a span starts and ends on token boundaries (always, when there are no tokens). */
+  Editor.prototype.isAligned = function (sp) {
+    return !this.tokens || (this.tokStarts.has(sp.start) && this.tokEnds.has(sp.end));
+  };
+
+  Editor.prototype.misaligned = function () {
+    var self = this;
+    return this.spans.filter(function (s) { return !self.isAligned(s); });
   };
 
   /** Derived arrays: entities (never overlap each other) and the other spans, by start. */
@@ -181,10 +203,12 @@
     var cov = this.covering(el._s, el._e);
     var cls = 'sg';
     var etag = '', ctag = '', ent = null, claim = null, nclaims = 0, sel = false, hov = false, incomplete = false;
+    var misal = false;
     for (var i = 0; i < cov.length; i++) {
       var sp = cov[i], lab = this.labels[sp.label];
       if (sp.id === this.selectedId) sel = true;
       if (sp.id === this.hoverId) hov = true;
+      if (!this.isAligned(sp)) misal = true;
       if (this.isEntity(sp)) {
         ent = sp;
         if (sp.e16 === el._e) etag = sp.label;
@@ -218,6 +242,7 @@
     }
     if (sel) cls += ' sel';
     if (hov) cls += ' hov';
+    if (misal) cls += ' misal';
     if (el.className !== cls) el.className = cls;
     if (etag) el.dataset.etag = etag; else if (el.dataset.etag !== undefined) delete el.dataset.etag;
     if (ctag) el.dataset.ctag = ctag; else if (el.dataset.ctag !== undefined) delete el.dataset.ctag;
@@ -470,7 +495,8 @@
     var li = document.createElement('li');
     li.dataset.id = sp.id;
     var lab = this.labels[sp.label];
-    li.className = 'span-row' + (this.isComplete(sp) ? '' : ' incomplete');
+    var aligned = this.isAligned(sp);
+    li.className = 'span-row' + (this.isComplete(sp) ? '' : ' incomplete') + (aligned ? '' : ' misaligned');
     var chip = document.createElement('span');
     chip.className = 'chip';
     chip.textContent = sp.label;
@@ -487,6 +513,13 @@
       var vals = Object.keys(sp.attributes).map(function (k) { return sp.attributes[k]; });
       st.textContent = this.isComplete(sp) ? vals.join(' ') : 'needs ' + lab.required.join(', ');
       li.appendChild(st);
+    }
+    if (!aligned) {
+      var warn = document.createElement('span');
+      warn.className = 'misal-note';
+      warn.textContent = 'not on token boundaries';
+      warn.title = 'The export tokenizer cuts this text differently: a model cannot learn this span as drawn.';
+      li.appendChild(warn);
     }
     this.rows.set(sp.id, li);
     return li;
@@ -581,6 +614,8 @@
       saveState: 'saved',   // saved | pending | saving | error | conflict
       saveError: '',
       incompleteCount: 0,
+      misalignedCount: 0,
+      misalignedWord: '',
       spanCount: 0,
       message: '',
       conflict: false,
@@ -791,6 +826,7 @@
       dismiss: function () { this.message = ''; },
 
       onSelected: function (sp) {
+        if (sp && !ed.isAligned(sp) && !/\s/.test(ed.spanText(sp))) this.misalignedWord = ed.spanText(sp);
         if (!sp) { this.sel = null; return; }
         var lab = ed.labels[sp.label];
         var isClaim = lab && lab.kind !== 'entity';
@@ -806,6 +842,10 @@
       onChanged: function () {
         this.spanCount = ed.spans.length;
         this.incompleteCount = ed.incomplete().length;
+        var mis = ed.misaligned();
+        var pick = ed.selected() && !ed.isAligned(ed.selected()) ? ed.selected() : mis[0];
+        this.misalignedCount = mis.length;
+        this.misalignedWord = pick && !/\s/.test(ed.spanText(pick)) ? ed.spanText(pick) : '';
         if (!this.loading) this.scheduleSave();
       },
 
@@ -870,6 +910,27 @@
       },
 
       retry: function () { this.save({}); },
+
+      /** Add the misaligned span's text to the project word list, then re-read the tokens. */
+      addWord: function () {
+        var word = this.misalignedWord, self = this;
+        if (!word || this.busy) return;
+        this.busy = true;
+        api('POST', this.apiBase + '/projects/' + this.pid + '/words', { words: [word] }).then(function (r) {
+          if (r.status !== 200) throw new Error(errorText(r));
+          return api('GET', self.apiBase + '/documents/' + self.did);
+        }).then(function (r) {
+          if (r.status !== 200) throw new Error(errorText(r));
+          self.busy = false;
+          ed.setTokens(r.data.tokens, true);
+          self.message = ed.misaligned().length && self.misalignedWord === word
+            ? '“' + word + '” is in the word list now, but the tokenizer still cuts it differently here.'
+            : '“' + word + '” is in the word list now.';
+        }).catch(function (e) {
+          self.busy = false;
+          self.message = 'Could not add the word: ' + e.message;
+        });
+      },
 
       submit: function () {
         if (this.busy) return;
@@ -936,6 +997,15 @@
           (n > 1 ? 'are' : 'is') + ' not saved until then.';
       },
       get hasIncomplete() { return this.incompleteCount > 0; },
+      get hasMisaligned() { return this.misalignedCount > 0; },
+      get hasMisalignedWord() { return !!this.misalignedWord; },
+      get misalignedText() {
+        var n = this.misalignedCount;
+        if (!n) return '';
+        return n + (n > 1 ? ' spans do' : ' span does') + ' not fall on token boundaries: the export ' +
+          'keeps ' + (n > 1 ? 'them' : 'it') + ' but a model cannot learn ' + (n > 1 ? 'them' : 'it') + ' as drawn.';
+      },
+      get addWordText() { return 'Add “' + this.misalignedWord + '” to the word list'; },
       get spanCountText() { return this.spanCount + (this.spanCount === 1 ? ' span' : ' spans'); },
       get selLabel() { return this.sel ? this.sel.label : ''; },
       get selText() { return this.sel ? '“' + (this.sel.text.length > 60 ? this.sel.text.slice(0, 57) + '…' : this.sel.text) + '”' : ''; },

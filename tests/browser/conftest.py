@@ -50,6 +50,15 @@ def browser():
         b.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def kiwi_loaded():
+    """Load Kiwi once up front, as a running server would have it after its first Korean
+    document: tests then wait for the page, not for the analyser's model to load."""
+    from annotator.nlp import get_kiwi
+
+    get_kiwi(())
+
+
 @pytest.fixture
 def context(browser):
     ctx = browser.new_context(viewport={"width": 1366, "height": 860}, locale="ko-KR")

@@ -22,7 +22,8 @@ def login(page: Page, base: str, username: str, password: str = PASSWORD) -> Non
 
 
 def wait_ready(page: Page) -> None:
-    page.wait_for_selector(".annotate[data-ready]")
+    # A Korean document's first open loads Kiwi in the server (seconds on a busy machine).
+    page.wait_for_selector(".annotate[data-ready]", timeout=30_000)
 
 
 def open_next(page: Page, base: str, pid: int) -> int:

@@ -106,10 +106,12 @@ def test_exact_characters_tag_meta_inside_metaneun(page, live, demo):
     login(page, live.url, "ann")
     open_doc(page, live.url, demo.pid, doc.id)
     i = doc.text.index("메타는")
-    # Default mode snaps to the whole word...
-    drag_select(page, doc.text, i, i + 2)
+    # Default mode snaps outward to the export's tokens (Kiwi cuts 메타|는), so part of a word
+    # grows to its token...
+    drag_select(page, doc.text, i, i + 1)
     page.keyboard.press("2")
-    expect(page.get_by_test_id("span-list")).to_contain_text("메타는")
+    expect(page.get_by_test_id("span-list")).to_contain_text("메타")
+    assert [(s["start"], s["end"]) for s in spans_on_page(page)] == [(i, i + 2)]
     page.keyboard.press("Delete")
     # ...the toggle keeps exactly the selected characters.
     page.get_by_test_id("exact-toggle").check()
@@ -355,3 +357,36 @@ def test_queue_empty_message(page, live, demo):
     page.goto(f"{live.url}/projects/{pid}/annotate")
     expect(page.get_by_test_id("queue-empty")).to_be_visible()
     del Project
+
+
+def test_misaligned_span_is_marked_at_once_and_the_word_list_fixes_it(page, live, h):
+    text = "알렉산더왕대표는 말했다. 메타는 투자했다."  # Kiwi glues 알렉산더왕 without the word
+    h.user("ann")
+    p = h.project("Korean", language="ko")
+    (doc,) = h.docs(p, [{"id": "a", "text": text}])
+    login(page, live.url, "ann")
+    open_doc(page, live.url, p.id, doc.id)
+    expect(page.get_by_test_id("misaligned")).to_be_hidden()
+    page.get_by_test_id("exact-toggle").check()
+    drag_select(page, text, 0, 4)
+    page.keyboard.press("1")
+    banner = page.get_by_test_id("misaligned")
+    expect(banner).to_contain_text("1 span does not fall on token boundaries")
+    expect(page.locator(".span-row.misaligned")).to_have_count(1)
+    expect(page.locator(".sg.misal")).to_have_count(1)
+    add = page.get_by_test_id("add-word")
+    expect(add).to_have_text("Add “알렉산더” to the word list")
+    add.click()  # a new word list means a new Kiwi instance in the server: seconds
+    expect(banner).to_be_hidden(timeout=30_000)
+    expect(page.locator(".span-row.misaligned")).to_have_count(0)
+    expect(page.locator(".sg.misal")).to_have_count(0)
+    wait_saved(page)
+    api = h.api(h.user("lena", "lead"))
+    assert api.get(f"/api/v1/projects/{p.id}/words")[1] == {"words": ["알렉산더"]}
+    status, body = api.get(f"/api/v1/documents/{doc.id}/annotation?user=ann")
+    assert [(s["start"], s["end"], s["label"]) for s in body["spans"]] == [(0, 4, "PERSON")]
+    page.reload()
+    wait_ready(page)
+    expect(page.locator(".span-row")).to_have_count(1)
+    expect(page.get_by_test_id("misaligned")).to_be_hidden()
+    no_js_errors(page)
