@@ -118,6 +118,35 @@ def demo(app: AppContext, host, port, workers, no_serve):
         run(host, port, workers, {"DATABASE_URL": app.config()["DATABASE_URL"]})
 
 
+@main.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite PATH when it exists.")
+@click.pass_obj
+def backup_cmd(app: AppContext, path, force):
+    """Copy the live SQLite database to PATH, consistent while people work (PostgreSQL: pg_dump)."""
+    from .backup import backup
+
+    out = backup(app.config()["DATABASE_URL"], path, force=force)
+    click.echo(f"Backed up {out['source']} to {out['path']} ({out['bytes']} bytes, "
+               f"schema {out['revision']}, integrity ok).")
+
+
+@main.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--yes", is_flag=True, help="Replace an existing database (a copy of it is kept).")
+@click.pass_obj
+def restore_cmd(app: AppContext, path, yes):
+    """Replace the SQLite database by the backup PATH (the server must be stopped)."""
+    from .backup import restore
+
+    out = restore(app.config()["DATABASE_URL"], path, confirm=yes)
+    if out["safety_copy"]:
+        click.echo(f"Kept the previous database as {out['safety_copy']}.")
+    migrated = f", migrated from schema {out['revision']} to {out['now']}" \
+        if out["revision"] != out["now"] else ""
+    click.echo(f"Restored {out['path']} from {out['from']}{migrated}.")
+
+
 @main.group()
 def users():
     """Manage users."""

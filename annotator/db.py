@@ -22,6 +22,7 @@ from .models import Annotation, Document, Project, User
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+MIGRATION_LOCK_KEY = 0x616E6E6F  # "anno": the PostgreSQL advisory lock migrations hold
 
 
 def is_sqlite(url: str) -> bool:
@@ -73,14 +74,20 @@ _REV_RE = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([\w.-]+|None)['\"]
 
 
 @functools.cache
-def head_revision() -> str:
-    """The newest migration, read from the files without importing Alembic (fast start-up)."""
-    revs, downs = set(), set()
+def known_revisions() -> dict[str, str]:
+    """Every migration this version of annotator has: revision -> down_revision ("None")."""
+    out = {}
     for path in (MIGRATIONS / "versions").glob("*.py"):
         found = dict(_REV_RE.findall(path.read_text(encoding="utf-8")))
-        revs.add(found["revision"])
-        downs.add(found.get("down_revision", "None"))
-    heads = revs - downs
+        out[found["revision"]] = found.get("down_revision", "None")
+    return out
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest migration, read from the files without importing Alembic (fast start-up)."""
+    revs = known_revisions()
+    heads = set(revs) - set(revs.values())
     if len(heads) != 1:
         raise RuntimeError(f"migrations must have exactly one head, found {sorted(heads)}")
     return heads.pop()
@@ -107,24 +114,26 @@ def migrate(url: str) -> None:
     from alembic import command
     from alembic.config import Config
 
+    from .users import ensure_system_users
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     engine = make_engine(url, immediate=True)
     try:
+        # One transaction, one migrator at a time: processes starting together on a fresh
+        # database wait here (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock), then
+        # find the schema and the system users already there.
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                             {"key": MIGRATION_LOCK_KEY})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+            with Session(bind=conn) as s:  # joins the transaction; committed with it
+                ensure_system_users(s)
+                s.flush()
     finally:
         engine.dispose()
-    from .users import ensure_system_users
-
-    db = Database(url)
-    try:
-        with db.session() as s:
-            ensure_system_users(s)
-            s.commit()
-    finally:
-        db.dispose()
 
 
 def schema_is_current(url: str) -> bool:
@@ -136,6 +145,13 @@ def schema_is_current(url: str) -> bool:
 
 
 def init_app(app: Flask) -> None:
+    # Configure the ORM mappers now, once, before any request (and, under gunicorn's preload,
+    # before the workers fork). Left lazy, the first ORM query of a process configures them;
+    # until then attribute access on a model_construct()-ed instance (the hot paths build the
+    # caller's User so) fails with AttributeError, and threads serving the first requests race.
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()
     app.extensions["annotator.db"] = Database(app.config["DATABASE_URL"])
 
     def _close(_exc=None):

@@ -17,8 +17,17 @@ def run(host: str, port: int, workers: int, overrides: dict | None = None) -> No
             self.cfg.set("accesslog", "-")
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("preload_app", True)  # import once in the master; workers share the pages
+            if "control_socket_disable" in self.cfg.settings:
+                # gunicorn >= 27 would put one control socket per user in ~/.gunicorn, which
+                # several servers on one machine would fight over; we do not use it.
+                self.cfg.set("control_socket_disable", True)
 
         def load(self):
             return create_app(overrides)
 
-    _Server().run()
+    from .backup import serving
+    from .config import load_config
+
+    # Held for as long as the server (master and workers) runs: `annotator restore` checks it.
+    with serving(load_config(overrides)["DATABASE_URL"]):
+        _Server().run()

@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import PG_URL, reset_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,8 +57,12 @@ def test_installed_wheel_serves_the_demo_with_css(wheel, tmp_path):
                            env=env, cwd=work, capture_output=True, text=True, check=True).stdout
     assert where.startswith(str(target))
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "annotator.cli", "demo", "--port", str(port),
-                             "--workers", "1"], env=env, cwd=work, stdout=subprocess.PIPE,
+    db_args = []
+    if PG_URL:  # the suite's PostgreSQL run: the installed package serves from it too
+        reset_postgres(PG_URL)
+        db_args = ["--db", PG_URL]
+    proc = subprocess.Popen([sys.executable, "-m", "annotator.cli", *db_args, "demo",
+                             "--port", str(port), "--workers", "1"], env=env, cwd=work, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.time() + 60
@@ -77,7 +82,7 @@ def test_installed_wheel_serves_the_demo_with_css(wheel, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=15)
-    assert (work / "annotator-data" / "annotator.db").exists()
+    assert (work / "annotator-data" / ("secret_key" if PG_URL else "annotator.db")).exists()
 
 
 def test_fast_head_revision_agrees_with_alembic():
