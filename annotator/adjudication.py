@@ -13,13 +13,13 @@ from sqlalchemy import delete, func, insert, select
 from sqlmodel import Session
 
 from .annotations import annotation_state, save_annotation
-from .errors import Invalid
+from .bodies import check_object
 from .models import Document, GoldDecision, Honeypot, Project, User, utcnow
 from .projects import label_json, project_labels
 from .report import load_annotations, load_documents
 from .users import gold_user
 
-GOLD_BODY_KEYS = {"spans", "version"}
+GOLD_FIELDS = {"spans": (list,), "version": (int,)}  # PUT /documents/<id>/gold
 
 
 def _key(span: dict) -> tuple:
@@ -144,11 +144,7 @@ def review(s: Session, doc: Document) -> dict:
 
 def save_gold(s: Session, doc: Document, lead: User, body) -> dict:
     """Validate and store ``{spans, version}`` as the document's gold, and its decisions."""
-    if not isinstance(body, dict):
-        raise Invalid("The body must be a JSON object with 'spans' and 'version'.", [{"field": "body"}])
-    extra = sorted(set(body) - GOLD_BODY_KEYS)
-    if extra:
-        raise Invalid(f"Unknown field {extra[0]!r}.", [{"field": extra[0], "reason": "unknown field"}])
+    check_object(body, GOLD_FIELDS, required=("spans", "version"))
     state = save_annotation(s, doc, gold_user(s), {**body, "status": "submitted"}, saved_by=lead)
     _write_decisions(s, doc, state["version"], decisions(_document_annotations(s, doc), state["spans"]), lead)
     return {**state, "decisions": _decisions_json(s, doc)}

@@ -8,6 +8,7 @@ from sqlalchemy import JSON, DateTime, Integer, String, and_, bindparam, column,
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from .bodies import check_object
 from .errors import Conflict, Invalid
 from .models import (
     STATUSES, SYSTEM_ROLE, Annotation, AnnotationVersion, Document, Label, Project, Reservation,
@@ -15,7 +16,9 @@ from .models import (
 )
 from .spans import LabelSpec, SpanErrors, validate_spans
 
-BODY_KEYS = {"spans", "version", "status", "skip_reason"}
+# PUT /documents/<id>/annotation: field -> JSON types (bodies.check_object)
+BODY_FIELDS = {"spans": (list,), "version": (int,), "status": (str, None),
+               "skip_reason": (str, None)}
 
 
 def spans_of(s: Session, annotation_id: int) -> list[dict]:
@@ -42,23 +45,19 @@ def annotation_state(s: Session, doc: Document, user: User) -> dict:
 
 
 def check_body(body) -> tuple[list, int, str | None, str | None]:
-    if not isinstance(body, dict):
-        raise Invalid("The body must be a JSON object with 'spans' and 'version'.", [{"field": "body"}])
-    extra = sorted(set(body) - BODY_KEYS)
-    if extra:
-        raise Invalid(f"Unknown field {extra[0]!r}.", [{"field": extra[0], "reason": "unknown field"}])
-    for key in ("spans", "version"):
-        if key not in body:
-            raise Invalid(f"Missing field {key!r}.", [{"field": key, "reason": "missing"}])
+    check_object(body, BODY_FIELDS, required=("spans", "version"))
     version = body["version"]
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        raise Invalid("'version' must be a whole number >= 0.", [{"field": "version"}])
+    if version < 0:
+        raise Invalid(f"Field 'version' must be 0 or more, not {version}.",
+                      [{"field": "version", "reason": "negative"}])
     status = body.get("status")
     if status is not None and status not in STATUSES:
-        raise Invalid(f"'status' must be one of {', '.join(STATUSES)}.", [{"field": "status"}])
+        raise Invalid(f"Field 'status' must be one of {', '.join(STATUSES)}, not {status!r}.",
+                      [{"field": "status", "reason": "unknown status"}])
     reason = body.get("skip_reason")
-    if reason is not None and (not isinstance(reason, str) or len(reason) > 2000):
-        raise Invalid("'skip_reason' must be text of at most 2000 characters.", [{"field": "skip_reason"}])
+    if reason is not None and len(reason) > 2000:
+        raise Invalid(f"Field 'skip_reason' has {len(reason)} characters; the limit is 2000.",
+                      [{"field": "skip_reason", "reason": "too long"}])
     return body["spans"], version, status, reason
 
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import func, or_, select
 
 from . import db
 from .annotations import annotation_state, find_annotation, history, next_document, progress, save_annotation
-from .errors import BadRequest, Forbidden, Invalid, NotFound
-from .importing import decode_upload, import_records, parse_json_or_jsonl
+from .bodies import check_object, read_json_body, require_body
+from .errors import BadRequest, Forbidden, NotFound
+from .importing import import_records, parse_upload
 from .models import Annotation, Document, Project, User
-from .projects import create_project, project_json, project_labels
+from .projects import project_from_body, project_json, project_labels
 from .routing import check_can_read
 from .security import render_markdown
 from .tokens import add_words, ensure_tokens, set_words, word_list
@@ -22,13 +21,13 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_PER_PAGE = 500
 
 
-def json_body():
-    if not request.data:
-        raise BadRequest("The request body is empty; send JSON.", [{"field": "body"}])
-    try:
-        return json.loads(request.get_data(as_text=True))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BadRequest(f"The request body is not valid JSON: {e}.", [{"field": "body"}]) from None
+def json_body(empty=None):
+    """The request body as JSON (every rule of bodies.read_json_body). The raw bytes are read
+    whatever the Content-Type says, so `curl -d` works; ``empty`` given: what no body means."""
+    data = request.get_data(cache=True)  # 413 past MAX_CONTENT_LENGTH (errors.py says so)
+    if not data and empty is not None:
+        return empty
+    return read_json_body(data)
 
 
 def int_arg(name: str, default: int, lo: int, hi: int) -> int:
@@ -72,17 +71,8 @@ def list_projects():
 @bp.post("/projects")
 def post_project():
     db.require_lead(g.user)
-    body = json_body()
-    if not isinstance(body, dict):
-        raise Invalid("The body must be a JSON object.", [{"field": "body"}])
-    allowed = {"name", "language", "guidelines", "k", "labels", "label_set"}
-    extra = sorted(set(body) - allowed)
-    if extra:
-        raise Invalid(f"Unknown field {extra[0]!r}.", [{"field": extra[0], "reason": "unknown field"}])
     s = db.session()
-    p = create_project(s, body.get("name", ""), language=body.get("language", "en"),
-                       guidelines=body.get("guidelines", ""), k=body.get("k", 2),
-                       label_set=body.get("labels") or body.get("label_set", "news"))
+    p = project_from_body(s, json_body())
     s.commit()
     return jsonify(project_json(p, project_labels(s, p.id))), 201
 
@@ -103,11 +93,11 @@ def post_documents(pid: int):
     db.require_lead(g.user)
     s = db.session()
     p = db.get_project_or_404(pid, g.user)
-    body = decode_upload(request.get_data(), "the request body")
-    result = import_records(s, p, parse_json_or_jsonl(body, "the request body"),
-                            current_app.config["MAX_DOCUMENT_CHARS"])
+    data = require_body(request.get_data(cache=True))
+    items, notes = parse_upload(data, "the request body", ".jsonl")
+    result = import_records(s, p, items, current_app.config["MAX_DOCUMENT_CHARS"])
     s.commit()
-    return jsonify({"ok": True, **result}), 201
+    return jsonify({"ok": True, **result, "notes": notes}), 201
 
 
 @bp.get("/projects/<int:pid>/documents")
@@ -214,14 +204,7 @@ def get_history(did: int):
 # --- the project word list (names the tokenizer does not know) ------------------------
 
 def _words_body() -> list:
-    body = json_body()
-    if not isinstance(body, dict) or "words" not in body:
-        raise Invalid("The body must be a JSON object with 'words': a list of strings.",
-                      [{"field": "words", "reason": "missing"}])
-    extra = sorted(set(body) - {"words"})
-    if extra:
-        raise Invalid(f"Unknown field {extra[0]!r}.", [{"field": extra[0], "reason": "unknown field"}])
-    return body["words"]
+    return check_object(json_body(), {"words": (list,)}, required=("words",))["words"]
 
 
 @bp.get("/projects/<int:pid>/words")

@@ -5,7 +5,7 @@ Thin: parse, check permission, call a service, shape JSON. Mounted under /api/v1
 
 from __future__ import annotations
 
-from flask import Blueprint, g, request
+from flask import Blueprint, g
 
 from . import adjudication, db, honeypots
 from .api import json_body
@@ -97,7 +97,7 @@ def put_honeypot(did: int):
     db.require_lead(g.user)
     s = db.session()
     doc = db.get_document_or_404(did, g.user)
-    out = honeypots.mark(s, doc, g.user, json_body() if request.data else {})
+    out = honeypots.mark(s, doc, g.user, json_body(empty={}))
     s.commit()
     return out
 

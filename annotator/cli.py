@@ -54,10 +54,12 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except AnnotatorError as e:
-            detail = ""
-            if e.details and isinstance(e.details[0], dict) and len(e.details) > 1:
-                detail = f" ({len(e.details)} problems; the first is shown)"
-            raise click.ClickException(e.message + detail) from None
+            message = e.message
+            if (e.details and isinstance(e.details[0], dict) and len(e.details) > 1
+                    and "more)" not in message):
+                more = f" ({len(e.details)} problems; the first is shown)"
+                message = message[:-1] + more + "." if message.endswith(".") else message + more
+            raise click.ClickException(message) from None
         except OSError as e:
             raise click.ClickException(f"{e.strerror or e}: {e.filename}" if e.filename else str(e)) from None
 
@@ -295,18 +297,17 @@ def tokenize(app: AppContext, project):
 @click.pass_obj
 def import_cmd(app: AppContext, project, files):
     """Import documents into PROJECT (id or name) from .txt, .jsonl or .csv files (all or nothing)."""
-    from .importing import import_records, parse_file
+    from .importing import import_records, read_files
     from .projects import find_project
 
-    items: list = []
     with click.progressbar(files, label="Reading", file=sys.stderr,
                            hidden=len(files) < 20) as bar:
-        for path in bar:
-            for line, rec in parse_file(path):
-                items.append((f"{Path(path).name}:{line}" if len(files) > 1 else line, rec))
+        items, notes = read_files([(Path(path).name, Path(path).read_bytes()) for path in bar])
     with app.session() as s:
         p = find_project(s, project)
         result = import_records(s, p, items, app.config()["MAX_DOCUMENT_CHARS"])
+    for note in notes:
+        click.echo(note)
     click.echo(f"Imported {result['imported']} documents into {p.name!r} "
                f"({result['with_spans']} with annotations).")
 

@@ -28,7 +28,7 @@ def load_demo(s: Session) -> tuple[Project, dict[str, tuple[str, str]]]:
         guidelines = (DATA / "guidelines-news.md").read_text(encoding="utf-8")
         project = create_project(s, DEMO_NAME, language="ko", guidelines=guidelines, k=2,
                                  label_set="news")
-        items = [(i, {"id": p.stem, "text": decode_upload(p.read_bytes(), p.name)})
+        items = [(i, {"id": p.stem, "text": decode_upload(p.read_bytes(), p.name)[0]})
                  for i, p in enumerate(corpus_files(), 1)]
         import_records(s, project, items)
     passwords = {}

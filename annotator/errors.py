@@ -84,10 +84,14 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(e: HTTPException):
         message = _HTTP_MESSAGES.get(e.code, e.description or e.name)
+        details = []
         if e.code == 413:
-            limit = app.config.get("MAX_CONTENT_LENGTH")
-            message = f"The request body is larger than the limit of {limit} bytes."
-        return respond(message, e.code or 500)
+            limit, size = app.config.get("MAX_CONTENT_LENGTH"), request.content_length
+            message = (f"The request body{f' ({size} bytes)' if size else ''} is larger than the "
+                       f"limit of {limit} bytes (ANNOTATOR_MAX_UPLOAD_MB="
+                       f"{app.config.get('MAX_UPLOAD_MB')}).")
+            details = [{"field": "body", "size": size, "limit": limit, "reason": "too large"}]
+        return respond(message, e.code or 500, details)
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):

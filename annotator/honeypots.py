@@ -11,27 +11,25 @@ from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
 from .annotations import annotation_state, save_annotation
+from .bodies import check_object
 from .errors import Forbidden, Invalid
 from .models import Annotation, Document, Honeypot, Project, Span, User
 from .report import honeypot_scores
 from .routing import team_settings
 from .users import gold_user
 
-MARK_BODY_KEYS = {"spans", "version"}
+MARK_FIELDS = {"spans": (list,), "version": (int,)}  # PUT /documents/<id>/honeypot
 
 
-def mark(s: Session, doc: Document, lead: User, body: dict | None) -> dict:
+def mark(s: Session, doc: Document, lead: User, body: dict) -> dict:
     """Make ``doc`` a honeypot. With ``{spans, version}`` the reference (gold) is saved first;
-    without, the document must already have a gold annotation."""
-    body = body or {}
-    if not isinstance(body, dict):
-        raise Invalid("The body must be a JSON object: {} or {'spans', 'version'}.", [{"field": "body"}])
-    extra = sorted(set(body) - MARK_BODY_KEYS)
-    if extra:
-        raise Invalid(f"Unknown field {extra[0]!r}.", [{"field": extra[0], "reason": "unknown field"}])
+    with ``{}``, the document must already have a gold annotation."""
+    given = isinstance(body, dict) and ("spans" in body or "version" in body)
+    check_object(body, MARK_FIELDS, required=("spans", "version") if given else (),
+                 what="The body ({} or {'spans', 'version'})")
     gold = gold_user(s)
     if "spans" in body or "version" in body:
-        save_annotation(s, doc, gold, {"spans": body.get("spans"), "version": body.get("version", 0),
+        save_annotation(s, doc, gold, {"spans": body["spans"], "version": body["version"],
                                        "status": "submitted"}, saved_by=lead)
     reference = annotation_state(s, doc, gold)
     if reference["status"] != "submitted":

@@ -1,7 +1,11 @@
 """Importing documents: check every record first, then write all of them in one transaction.
 
-Nothing is half-imported: one bad record refuses the whole upload, and the error names it.
-Text is stored exactly as given (no normalisation of any kind).
+Nothing is half-imported: one bad record refuses the whole upload, and the error names it
+(line, field, span index, byte offset). Text is stored exactly as given (no normalisation of
+any kind); only a UTF-8 byte order mark at the very start of a file is removed, and the
+result says so in its ``notes``. Status codes: 400 when a file cannot be read (not UTF-8, not
+JSON, a lone surrogate), 413 when a document is longer than MAX_DOCUMENT_CHARS, 422 for every
+other rule.
 """
 
 from __future__ import annotations
@@ -9,15 +13,19 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import PurePath
 
 import orjson
 
 from sqlalchemy import insert, select
 from sqlmodel import Session
 
-from .errors import Invalid
+from .bodies import (
+    LENIENT_KEYS, JsonError, Utf8Error, decode_utf8, json_type, parse_json, shown,
+    string_problems,
+)
+from .errors import BadRequest, Invalid, PayloadTooLarge
 from .models import Annotation, AnnotationVersion, Document, Label, Project, Span, User, utcnow
 from .projects import label_specs, project_labels
 from .spans import SpanErrors, validate_spans
@@ -25,136 +33,268 @@ from .users import IMPORT_USER, get_user
 
 RECORD_KEYS = {"text", "id", "meta", "spans"}
 MAX_ID = 255
+JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
+SUFFIXES = (".txt", *JSON_SUFFIXES, ".csv")
 
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _refuse(details: list[dict], what: str = "upload") -> None:
+@dataclass(frozen=True)
+class Item:
+    """Where a record of a JSON list is: its number in the list and the line it starts on."""
+
+    n: int
+    line: int | str
+
+
+def _loc(where) -> dict:
+    """The details keys naming a record: its line, and for a JSON list item its number."""
+    return {"item": where.n, "line": where.line} if isinstance(where, Item) else {"line": where}
+
+
+def _loc_text(where) -> str:
+    return f"item {where.n} (line {where.line})" if isinstance(where, Item) else f"line {where}"
+
+
+def _refuse(details: list[dict], what: str = "the upload", cls=Invalid) -> None:
     first = details[0]
-    where = f"{first.get('where', 'line')} {first['line']}" if "line" in first else what
-    more = f" ({len(details) - 1} more problems)" if len(details) > 1 else ""
-    raise Invalid(f"Nothing was imported: {where}: {first['reason']}{more}.", details)
+    if "line" in first:
+        where = (f"item {first['item']} (line {first['line']})" if "item" in first
+                 else f"line {first['line']}")
+        where += f" ({shown(first['field'])})" if first.get("field") else ""
+    else:
+        where = what
+    more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+    raise cls(f"Nothing was imported: {where}: {first['reason']}{more}.", details)
 
 
-# --- parsing: bytes/str -> (line number, object) -----------------------------------------
+# --- parsing: bytes -> (line number, object) ---------------------------------------------
 
-def decode_upload(data: bytes, name: str = "upload") -> str:
-    """UTF-8 only; a BOM is stripped; invalid bytes are refused with their byte offset."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+def bom_note(name: str) -> str:
+    return f"A byte order mark (BOM) was removed from the start of {name}."
+
+
+def decode_upload(data: bytes, name: str = "the upload") -> tuple[str, list[str]]:
+    """UTF-8 only: ``(text, notes)``; a leading BOM is removed (and noted); invalid bytes are
+    refused with their byte offset and line."""
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise Invalid(f"Nothing was imported: {name} is not valid UTF-8 (byte offset {e.start}).",
-                      [{"file": name, "byte": e.start, "reason": "invalid UTF-8"}]) from None
+        text, bom = decode_utf8(data)
+    except Utf8Error as e:
+        raise BadRequest(f"Nothing was imported: {name} is not valid UTF-8 (byte offset {e.byte}, "
+                         f"line {e.line}).", [{"file": name, "byte": e.byte, "line": e.line,
+                                               "reason": "invalid UTF-8"}]) from None
+    return text, [bom_note(name)] if bom else []
 
 
-def parse_json_or_jsonl(body: str, name: str = "upload") -> list[tuple[int, object]]:
-    """A JSON list (numbered by item, from 1) or JSON Lines (numbered by line, from 1)."""
-    stripped = body.lstrip()
-    if stripped.startswith("["):
+def _json_error(line, e: JsonError) -> dict:
+    out = {"line": line, "reason": f"not valid JSON: {e.reason}"}
+    if e.line:
+        out["column"] = e.column
+        out["reason"] += f" at column {e.column}"
+    return out
+
+
+def _parse_json_list(body: str) -> list[tuple[int, object]]:
+    """A JSON list: each item located by its number and the line it starts on."""
+    ws = " \t\r\n"
+    i = len(body) - len(body.lstrip(ws)) + 1  # past the "["
+    out, n = [], len(body)
+    counted, line = 0, 1  # newlines before ``counted``: counted incrementally, not per item
+
+    def fail(reason, line, col):
+        _refuse([{"line": line, "column": col,
+                  "reason": f"not valid JSON: {reason} at column {col}"}], cls=BadRequest)
+
+    def fail_at(reason, pos):
+        fail(reason, body.count("\n", 0, pos) + 1, pos - (body.rfind("\n", 0, pos) + 1) + 1)
+
+    while True:
+        while i < n and body[i] in ws:
+            i += 1
+        if i < n and body[i] == "]" and not out:
+            i += 1
+            break
+        line += body.count("\n", counted, i)
+        counted = i
         try:
-            items = json.loads(body)
-        except json.JSONDecodeError as e:
-            raise Invalid(f"Nothing was imported: {name} is not valid JSON (line {e.lineno}, "
-                          f"column {e.colno}): {e.msg}.", [{"line": e.lineno, "reason": e.msg}]) from None
-        return [(i, item) for i, item in enumerate(items, 1)]
-    out, errors = [], []
-    loads = orjson.loads  # ~4x faster than json.loads on long Korean lines
-    for n, line in enumerate(body.split("\n"), 1):
-        if not line or line.isspace():
-            continue
-        try:
-            out.append((n, loads(line)))
-        except orjson.JSONDecodeError as e:
-            errors.append({"line": n, "reason": f"not valid JSON ({e})"})
+            item, i = parse_json(body, LENIENT_KEYS, start=i)
+        except JsonError as e:
+            if e.line is None:
+                _refuse([{"line": line, "reason": f"not valid JSON: {e.reason}"}], cls=BadRequest)
+            fail(e.reason, e.line, e.column)
+        out.append((Item(len(out) + 1, line), item))  # lone surrogates: check_records
+        while i < n and body[i] in ws:
+            i += 1
+        if i < n and body[i] == ",":
+            i += 1
+        elif i < n and body[i] == "]":
+            i += 1
+            break
+        else:
+            fail_at("expecting ',' or ']'", i)
+    while i < n and body[i] in ws:
+        i += 1
+    if i < n:
+        fail_at("extra data after the list", i)
+    return out
+
+
+def parse_json_or_jsonl(body: str, name: str = "the upload") -> list[tuple[int, object]]:
+    """A JSON list (items located by number and line, see Item) or JSON Lines (by line)."""
+    if body.lstrip(" \t\r\n").startswith("["):
+        out = _parse_json_list(body)
+    else:
+        out, errors = [], []
+        loads = orjson.loads  # ~4x faster than json.loads on long Korean lines
+        for n, line in enumerate(body.split("\n"), 1):
+            if not line or line.isspace():
+                continue
+            try:
+                out.append((n, loads(line)))
+            except orjson.JSONDecodeError:
+                # orjson refuses what it cannot represent; the standard parser says why in our
+                # words (and accepts integers beyond 64 bits, which the rules then judge).
+                try:
+                    obj = parse_json(line, LENIENT_KEYS)
+                except JsonError as e:
+                    errors.append(_json_error(n, e))
+                    continue
+                out.append((n, obj))  # lone surrogates are refused by check_records
+        if errors:
+            _refuse(errors, cls=BadRequest)
+    if not out:
+        raise Invalid(f"Nothing was imported: {name} holds no documents.",
+                      [{"file": name, "reason": "empty"}])
+    return out
+
+
+def parse_csv(text: str, name: str = "the upload") -> list[tuple[int, object]]:
+    """A header row with a 'text' column, optional 'id'; other columns go to 'meta'.
+
+    Records are numbered by the line they start on (a quoted cell may span lines).
+    """
+    csv.field_size_limit(2**31 - 1)  # documents are longer than the csv module's 128 KiB
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if not header or "text" not in header:
+            raise Invalid(f"Nothing was imported: {name} has no 'text' column "
+                          f"(columns: {', '.join(header or []) or 'none'}).",
+                          [{"file": name, "line": 1, "field": "text", "reason": "missing column"}])
+        twice = sorted({c for c in header if header.count(c) > 1})
+        if twice:
+            _refuse([{"line": 1, "field": twice[0],
+                      "reason": f"the column {twice[0]!r} appears twice"}])
+        out, errors = [], []
+        for row in reader:
+            if not row:
+                continue
+            breaks = sum(v.count("\n") + v.count("\r") - v.count("\r\n") for v in row)
+            line = reader.line_num - breaks
+            if len(row) > len(header):
+                errors.append({"line": line, "field": None, "reason": f"more values than columns "
+                               f"({len(row)} values, {len(header)} columns)"})
+                continue
+            rec = dict(zip(header, row))
+            ext = rec.pop("id", None)
+            out.append((line, {"text": rec.pop("text", None), **({"id": ext} if ext else {}),
+                               "meta": rec}))
+    except csv.Error as e:
+        _refuse([{"line": reader.line_num, "reason": f"not valid CSV: {e}"}], cls=BadRequest)
     if errors:
         _refuse(errors)
     if not out:
-        raise Invalid(f"Nothing was imported: {name} holds no documents.", [{"reason": "empty"}])
+        raise Invalid(f"Nothing was imported: {name} holds no documents.",
+                      [{"file": name, "reason": "empty"}])
     return out
 
 
-def parse_file(path: str | Path) -> list[tuple[int, object]]:
-    """.txt (one document per file), .jsonl/.json, .csv (a 'text' column, optional 'id')."""
-    path = Path(path)
-    text = decode_upload(path.read_bytes(), path.name)
-    suffix = path.suffix.lower()
+def parse_upload(data: bytes, name: str, suffix: str | None = None
+                 ) -> tuple[list[tuple[int, object]], list[str]]:
+    """One file (or request body): ``(numbered records, notes)``. By suffix: .txt is one
+    document (id: the file's stem), .jsonl/.json/.ndjson, .csv."""
+    suffix = (suffix or PurePath(name).suffix).lower()
+    if suffix not in SUFFIXES:
+        raise Invalid(f"Cannot import {name}: use .txt, .jsonl or .csv.",
+                      [{"file": name, "reason": "unknown file type"}])
+    text, notes = decode_upload(data, name)
     if suffix == ".txt":
-        return [(1, {"id": path.stem, "text": text})]
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        return parse_json_or_jsonl(text, path.name)
+        return [(1, {"id": PurePath(name).stem, "text": text})], notes
     if suffix == ".csv":
-        return parse_csv(text, path.name)
-    raise Invalid(f"Cannot import {path.name}: use .txt, .jsonl or .csv.", [{"file": path.name}])
+        return parse_csv(text, name), notes
+    return parse_json_or_jsonl(text, name), notes
 
 
-def parse_csv(text: str, name: str = "upload") -> list[tuple[int, object]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames or "text" not in reader.fieldnames:
-        raise Invalid(f"Nothing was imported: {name} has no 'text' column "
-                      f"(columns: {', '.join(reader.fieldnames or []) or 'none'}).",
-                      [{"line": 1, "field": "text", "reason": "missing column"}])
-    out = []
-    for row in reader:
-        rec = {"text": row.pop("text")}
-        if row.get("id"):
-            rec["id"] = row.pop("id")
-        row.pop("id", None)
-        rec["meta"] = {k: v for k, v in row.items() if k is not None}
-        out.append((reader.line_num, rec))
-    return out
+def read_files(files: list[tuple[str, bytes]]) -> tuple[list[tuple[object, object]], list[str]]:
+    """Several files as one upload; with more than one, records are numbered 'name:line'."""
+    items, notes = [], []
+    for name, data in files:
+        records, file_notes = parse_upload(data, name)
+        notes += file_notes
+        if len(files) > 1:
+            records = [(Item(w.n, f"{name}:{w.line}") if isinstance(w, Item) else f"{name}:{w}",
+                        rec) for w, rec in records]
+        items += records
+    return items, notes
 
 
 # --- checking ---------------------------------------------------------------------------
 
 def check_records(items: list[tuple[int, object]], labels: list[Label], existing_ids: set[str],
                   max_chars: int = 1_000_000) -> list[dict]:
-    """Every rule, every record; returns clean records or raises Invalid naming each problem."""
+    """Every rule, every record; returns clean records or raises naming each problem.
+
+    A lone surrogate makes the refusal a 400, a document longer than ``max_chars`` a 413,
+    any other problem a 422.
+    """
     specs = label_specs(labels)
     errors: list[dict] = []
+    unreadable: list[dict] = []  # lone surrogates (from \\ud800-style escapes): 400
+    too_long: list[dict] = []
     clean: list[dict] = []
     seen_ids: dict[str, int] = {}
     seen_hash: dict[str, int] = {}
     for line, rec in items:
-        def bad(field, reason):
-            errors.append({"line": line, "field": field, "reason": reason})
+        def bad(field, reason, **more):
+            errors.append({**_loc(line), "field": field, "reason": reason, **more})
         if not isinstance(rec, dict):
-            bad("record", "each document must be a JSON object")
+            bad("record", f"each document must be a JSON object, not {json_type(rec)}")
             continue
         extra = sorted(set(rec) - RECORD_KEYS)
         if extra:
             bad(extra[0], f"unknown field {extra[0]!r} (allowed: id, meta, spans, text)")
             continue
+        problems = string_problems(rec)
+        if problems:
+            for kind, d, message in problems:
+                (unreadable if kind == "surrogate" else errors).append(
+                    {**_loc(line), **d, "reason": message})
+            continue
         text = rec.get("text")
         if not isinstance(text, str):
-            bad("text", "missing 'text'" if text is None else "'text' must be a string")
+            bad("text", "missing 'text'" if text is None else
+                f"'text' must be a string, not {json_type(text)}")
             continue
         if not text.strip():
             bad("text", "'text' is empty")
             continue
         if len(text) > max_chars:
-            bad("text", f"'text' has {len(text)} characters; the limit is {max_chars}")
+            too_long.append({**_loc(line), "field": "text", "characters": len(text),
+                             "limit": max_chars, "reason": f"'text' has {len(text)} characters; "
+                             f"the limit is {max_chars} (ANNOTATOR_MAX_DOCUMENT_CHARS)"})
             continue
-        if "\x00" in text:
-            bad("text", f"'text' contains a NUL character at offset {text.index(chr(0))}")
-            continue
-        try:
-            h = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        except UnicodeEncodeError as e:
-            bad("text", f"'text' contains a lone surrogate at offset {e.start}")
-            continue
+        h = hashlib.sha256(text.encode("utf-8")).hexdigest()
         ext = rec.get("id")
         if ext is None:
             ext = h[:16]
             if h in seen_hash:
-                bad("text", f"same text as the document at line {seen_hash[h]}; give each an 'id' "
-                    "to keep both")
+                bad("text", f"same text as the document at {_loc_text(seen_hash[h])}; give each "
+                    "an 'id' to keep both")
                 continue
         elif isinstance(ext, bool) or not isinstance(ext, (str, int)):
-            bad("id", "'id' must be a string or an integer")
+            bad("id", f"'id' must be a string or a whole number, not {json_type(ext)}")
             continue
         ext = str(ext)
         if not ext or len(ext) > MAX_ID:
@@ -164,13 +304,13 @@ def check_records(items: list[tuple[int, object]], labels: list[Label], existing
             bad("id", f"a document with id {ext!r} is already in the project")
             continue
         if ext in seen_ids:
-            bad("id", f"duplicate id {ext!r} (also at line {seen_ids[ext]})")
+            bad("id", f"duplicate id {ext!r} (also at {_loc_text(seen_ids[ext])})")
             continue
         meta = rec.get("meta", {})
         if meta is None:
             meta = {}
         if not isinstance(meta, dict):
-            bad("meta", "'meta' must be an object")
+            bad("meta", f"'meta' must be an object, not {json_type(meta)}")
             continue
         spans = None
         if rec.get("spans") is not None:
@@ -178,13 +318,21 @@ def check_records(items: list[tuple[int, object]], labels: list[Label], existing
                 spans = validate_spans(text, rec["spans"], specs)
             except SpanErrors as e:
                 for d in e.details:
-                    errors.append({"line": line, **d, "field": f"spans[{d.get('span', '')}]."
-                                   f"{d.get('field', '')}".rstrip(".")})
+                    if "span" not in d:
+                        errors.append({**_loc(line), **d})
+                        continue
+                    where = f"spans[{d['span']}]"
+                    errors.append({**_loc(line), **d, "field": where if d["field"] == "span"
+                                   else f"{where}.{d['field']}"})
                 continue
         seen_ids[ext] = line
         seen_hash.setdefault(h, line)
         clean.append({"external_id": ext, "text": text, "meta": meta, "content_hash": h,
                       "spans": spans})
+    if unreadable:
+        _refuse(unreadable, cls=BadRequest)
+    if too_long:
+        _refuse(too_long + errors, cls=PayloadTooLarge)
     if errors:
         _refuse(errors)
     return clean

@@ -6,6 +6,7 @@ import re
 
 from sqlmodel import Session, select
 
+from .bodies import check_object
 from .errors import Conflict, Invalid, NotFound
 from .models import Label, Project
 from .spans import KINDS, LabelSpec
@@ -24,6 +25,36 @@ LABEL_SETS: dict[str, list[dict]] = {
 LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+ATTRIBUTE_KEYS = {"values", "required"}
+
+
+def _check_attributes(attrs, bad) -> dict:
+    """``{name: {"values": [strings], "required": bool}}``; problems go to ``bad``."""
+    if attrs is None:
+        return {}
+    if not isinstance(attrs, dict):
+        bad("attributes", 'attributes must map a name to {"values": [...], "required": true|false}')
+        return {}
+    clean = {}
+    for name, rule in attrs.items():
+        fld = f"attributes.{name}"
+        if not LABEL_NAME_RE.match(name):
+            bad(fld, "an attribute name must be 1-64 letters, digits, '_' or '-'")
+        elif not isinstance(rule, dict):
+            bad(fld, f'attribute {name!r} must be {{"values": [...], "required": true|false}}')
+        elif set(rule) - ATTRIBUTE_KEYS:
+            unknown = sorted(set(rule) - ATTRIBUTE_KEYS)[0]
+            bad(fld, f"unknown field {unknown!r} in attribute {name!r} (allowed: values, required)")
+        elif not isinstance(rule.get("values", []), list) or not all(
+                isinstance(v, str) and v for v in rule.get("values", [])):
+            bad(fld, f"the values of attribute {name!r} must be a list of non-empty strings")
+        elif not isinstance(rule.get("required", False), bool):
+            bad(fld, f"'required' of attribute {name!r} must be true or false")
+        else:
+            clean[name] = rule
+    return clean
 
 
 def check_label_set(labels) -> list[dict]:
@@ -45,7 +76,8 @@ def check_label_set(labels) -> list[dict]:
             bad("name", "name must be 1-64 letters, digits, '_' or '-'")
         elif name in names:
             bad("name", f"duplicate label {name!r}")
-        names.add(name)
+        if isinstance(name, str):
+            names.add(name)
         kind = lab.get("kind", "entity")
         if kind not in KINDS:
             bad("kind", f"kind must be one of {', '.join(KINDS)}")
@@ -59,30 +91,44 @@ def check_label_set(labels) -> list[dict]:
             elif hotkey in keys:
                 bad("hotkey", f"hotkey {hotkey!r} is used twice")
             keys.add(hotkey)
-        attrs = lab.get("attributes", {}) or {}
-        if not isinstance(attrs, dict) or not all(
-            isinstance(r, dict) and isinstance(r.get("values", []), list) for r in attrs.values()
-        ):
-            bad("attributes", 'attributes must map a name to {"values": [...], "required": bool}')
-            attrs = {}
+        attrs = _check_attributes(lab.get("attributes", {}), bad)
         clean.append({"name": name, "color": color, "hotkey": hotkey, "kind": kind,
                       "attributes": attrs, "position": i})
     if errors:
-        raise Invalid(f"The label set is invalid: label {errors[0]['label']}: {errors[0]['reason']}.",
-                      errors)
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise Invalid(f"The label set is invalid: label {errors[0]['label']} "
+                      f"({errors[0]['field']}): {errors[0]['reason']}{more}.", errors)
     return clean
+
+
+# POST /api/v1/projects: field -> JSON types (bodies.check_object)
+PROJECT_FIELDS = {"name": (str,), "language": (str,), "guidelines": (str,), "k": (int,),
+                  "labels": (list,), "label_set": (str,)}
+
+
+def project_from_body(s: Session, body) -> Project:
+    """Create a project from an API body: ``labels`` (a label set) or ``label_set`` (a name)."""
+    check_object(body, PROJECT_FIELDS, required=("name",))
+    if "labels" in body and "label_set" in body:
+        raise Invalid("Send either 'labels' (a label set) or 'label_set' (its name), not both.",
+                      [{"field": "labels", "reason": "both labels and label_set"}])
+    return create_project(s, body["name"], language=body.get("language", "en"),
+                          guidelines=body.get("guidelines", ""), k=body.get("k", 2),
+                          label_set=body["labels"] if "labels" in body
+                          else body.get("label_set", "news"))
 
 
 def create_project(s: Session, name: str, *, language: str = "en", guidelines: str = "", k: int = 2,
                    label_set: str | list = "news") -> Project:
-    name = (name or "").strip()
+    name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > 200:
         raise Invalid("A project needs a name of 1-200 characters.", [{"field": "name"}])
     if not isinstance(language, str) or not LANG_RE.match(language):
         raise Invalid(f"Language {language!r} is not a language code such as 'ko' or 'en'.",
                       [{"field": "language"}])
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 50:
-        raise Invalid("k (annotators per document) must be a whole number from 1 to 50.", [{"field": "k"}])
+        raise Invalid(f"Field 'k' (annotators per document) must be a whole number from 1 to 50, "
+                      f"not {k!r}.", [{"field": "k", "reason": "out of range"}])
     if not isinstance(guidelines, str):
         raise Invalid("guidelines must be text (Markdown).", [{"field": "guidelines"}])
     if isinstance(label_set, str):

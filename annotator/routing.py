@@ -12,11 +12,16 @@ import hashlib
 from sqlalchemy import exists, func, select
 from sqlmodel import Session
 
+from .bodies import check_object
 from .errors import Forbidden, Invalid
 from .models import Annotation, Document, Honeypot, Project, User
 
 HONEYPOT_DEFAULTS = {"honeypot_rate": 0.0, "honeypot_threshold": 0.7, "honeypot_feedback": False}
 SETTING_KEYS = ("k", "blind", "reservation_minutes", *HONEYPOT_DEFAULTS)
+# PATCH /projects/<id>/settings: field -> JSON types (bodies.check_object); ranges below
+SETTING_FIELDS = {"k": (int,), "blind": (bool,), "reservation_minutes": (int,),
+                  "honeypot_rate": (float,), "honeypot_threshold": (float,),
+                  "honeypot_feedback": (bool,)}
 
 
 def team_settings(project: Project) -> dict:
@@ -32,21 +37,17 @@ def _number(body: dict, key: str, lo: float, hi: float, whole: bool) -> float | 
         ok = isinstance(value, int)
     if not ok or not lo <= value <= hi:
         kind = "a whole number" if whole else "a number"
-        raise Invalid(f"'{key}' must be {kind} from {lo:g} to {hi:g}.", [{"field": key}])
+        raise Invalid(f"Field '{key}' must be {kind} from {lo:g} to {hi:g}, not {value!r}.",
+                      [{"field": key, "reason": "out of range"}])
     return value
 
 
 def update_settings(s: Session, project: Project, body) -> dict:
     """Apply a partial settings object (all checked before anything changes)."""
-    if not isinstance(body, dict) or not body:
-        raise Invalid("Send a JSON object with one or more of: " + ", ".join(SETTING_KEYS) + ".",
-                      [{"field": "body"}])
-    extra = sorted(set(body) - set(SETTING_KEYS))
-    if extra:
-        raise Invalid(f"Unknown setting {extra[0]!r}.", [{"field": extra[0], "reason": "unknown field"}])
-    for key in ("blind", "honeypot_feedback"):
-        if key in body and not isinstance(body[key], bool):
-            raise Invalid(f"'{key}' must be true or false.", [{"field": key}])
+    check_object(body, SETTING_FIELDS, what="The settings")
+    if not body:
+        raise Invalid("Send one or more of: " + ", ".join(SETTING_KEYS) + ".",
+                      [{"field": "body", "reason": "no settings"}])
     checked = dict(body)
     if "k" in body:
         checked["k"] = _number(body, "k", 1, 50, True)

@@ -90,8 +90,11 @@ def validate_spans(text: str, spans, labels: dict[str, LabelSpec]) -> list[dict]
         if start >= end:
             err(i, "end", f"end {end} must be greater than start {start}")
             continue
-        if not isinstance(label, str) or label not in labels:
-            err(i, "label", f"unknown label {label!r}")
+        if not isinstance(label, str):
+            err(i, "label", f"label must be a label name (a string), not {label!r}")
+            continue
+        if label not in labels:
+            err(i, "label", f"label {label!r} is not in this project's label set")
             continue
         if is_space(text[start]) or is_space(text[end - 1]):
             err(i, "start" if is_space(text[start]) else "end",
@@ -112,6 +115,9 @@ def validate_spans(text: str, spans, labels: dict[str, LabelSpec]) -> list[dict]
                     err(i, f"attributes.{key}", f"{label} needs {key!r} "
                         f"(one of {', '.join(rule.get('values', []))})")
                     bad_attr = True
+            elif not isinstance(value, str):
+                err(i, f"attributes.{key}", f"{key} must be a string, not {value!r}")
+                bad_attr = True
             elif rule.get("values") and value not in rule["values"]:
                 err(i, f"attributes.{key}", f"{value!r} is not an allowed {key} "
                     f"(one of {', '.join(rule['values'])})")

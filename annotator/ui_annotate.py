@@ -8,18 +8,19 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint, current_app, flash, g, get_flashed_messages, redirect, render_template, request,
+    url_for,
+)
 from sqlalchemy import func, select
 
 from . import db
-from .errors import Invalid
-from .importing import decode_upload, import_records, parse_csv, parse_json_or_jsonl
+from .errors import AnnotatorError
+from .importing import import_records, read_files
 from .models import Annotation, Document, User
 from .projects import project_labels
 
 bp = Blueprint("annotate", __name__)
-
-IMPORT_SUFFIXES = (".txt", ".jsonl", ".json", ".ndjson", ".csv")
 
 
 def _annotate_page(project, document_id: int | None):
@@ -79,18 +80,9 @@ def project_page(pid: int):
     project = db.get_project_or_404(pid, g.user)
     if not g.user.is_lead:
         return redirect(url_for("annotate.annotate_next", pid=pid))
-    return _project_page(project, message=request.args.get("imported") and
-                         f"Imported {request.args['imported']} documents.")
-
-
-def _records_of(name: str, data: bytes) -> list[tuple[int, object]]:
-    suffix = PurePath(name).suffix.lower()
-    text = decode_upload(data, name)
-    if suffix == ".txt":
-        return [(1, {"id": PurePath(name).stem, "text": text})]
-    if suffix == ".csv":
-        return parse_csv(text, name)
-    return parse_json_or_jsonl(text, name)
+    message = request.args.get("imported") and f"Imported {request.args['imported']} documents."
+    notes = get_flashed_messages(category_filter=["import-note"])
+    return _project_page(project, message=" ".join([message, *notes]) if message else None)
 
 
 @bp.post("/projects/<int:pid>/import")
@@ -101,20 +93,14 @@ def import_files(pid: int):
     files = [f for f in request.files.getlist("files") if f and f.filename]
     if not files:
         return _project_page(project, error="Choose at least one .txt, .jsonl or .csv file.", status=400)
-    items: list[tuple[int, object]] = []
     try:
-        for f in files:
-            name = PurePath(f.filename).name
-            if not name.lower().endswith(IMPORT_SUFFIXES):
-                raise Invalid(f"Cannot import {name}: use .txt, .jsonl or .csv.", [{"file": name}])
-            records = _records_of(name, f.read())
-            # Number records across files so errors stay unambiguous.
-            base = len(items)
-            items.extend((base + i, rec) for i, (_line, rec) in enumerate(records, 1))
+        items, notes = read_files([(PurePath(f.filename).name, f.read()) for f in files])
         s = db.session()
         result = import_records(s, project, items, current_app.config["MAX_DOCUMENT_CHARS"])
         s.commit()
-    except Invalid as e:
+    except AnnotatorError as e:
         db.session().rollback()
-        return _project_page(project, error=e.message, details=e.details, status=422)
+        return _project_page(project, error=e.message, details=e.details, status=e.status)
+    for note in notes:
+        flash(note, "import-note")
     return redirect(url_for("annotate.project_page", pid=pid, imported=result["imported"]))

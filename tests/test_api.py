@@ -205,7 +205,7 @@ def test_import_refusals(h, world, records, line, word):
     before = h.counts()
     status, resp = api.post(f"{URL}/projects/{pid}/documents", raw=json.dumps(records).encode())
     assert status == 422, resp
-    assert resp["details"][0]["line"] == line
+    assert resp["details"][0]["item"] == line  # a JSON list names the item (and its line)
     assert word in resp["details"][0]["reason"]
     assert h.counts() == before
 

@@ -76,12 +76,13 @@ def test_adding_a_word_clears_and_recomputes_the_projects_tokens(h, ko):
 
 @pytest.mark.parametrize("body, field", [
     ({"words": "알렉산더"}, "words"),
+    ({"words": None}, "words"),
     ({"words": ["두 단어"]}, "words[0]"),
     ({"words": ["ok", ""]}, "words[1]"),
     ({"words": ["ok", 3]}, "words[1]"),
     ({"words": ["x" * 101]}, "words[0]"),
     ({"words": ["a\u0000b"]}, "words[0]"),
-    ({"word": ["a"]}, "words"),
+    ({"word": ["a"]}, "word"),
     ({"words": ["a"], "extra": 1}, "extra"),
 ])
 def test_bad_word_lists_are_refused_whole(h, ko, body, field):
