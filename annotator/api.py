@@ -9,6 +9,7 @@ from . import db
 from .annotations import annotation_state, find_annotation, history, next_document, progress, save_annotation
 from .bodies import check_object, read_json_body, require_body
 from .errors import BadRequest, Forbidden, NotFound
+from .export_records import export_labels
 from .importing import import_records, parse_upload
 from .models import Annotation, Document, Project, User
 from .projects import project_from_body, project_json, project_labels
@@ -94,7 +95,8 @@ def post_documents(pid: int):
     s = db.session()
     p = db.get_project_or_404(pid, g.user)
     data = require_body(request.get_data(cache=True))
-    items, notes = parse_upload(data, "the request body", ".jsonl")
+    fmt = request.args.get("format", "auto")
+    items, notes = parse_upload(data, "the request body", ".jsonl", fmt, export_labels(s, p))
     result = import_records(s, p, items, current_app.config["MAX_DOCUMENT_CHARS"])
     s.commit()
     return jsonify({"ok": True, **result, "notes": notes}), 201

@@ -294,17 +294,23 @@ def tokenize(app: AppContext, project):
 @main.command("import")
 @click.argument("project")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["auto", "ours", "prodigy", "doccano", "conll"]),
+              default="auto", show_default=True,
+              help="auto: by file suffix and content (doccano and Prodigy JSONL are recognised).")
 @click.pass_obj
-def import_cmd(app: AppContext, project, files):
-    """Import documents into PROJECT (id or name) from .txt, .jsonl or .csv files (all or nothing)."""
+def import_cmd(app: AppContext, project, files, fmt):
+    """Import documents into PROJECT (id or name) from .txt, .jsonl, .csv or .conll files, with
+    their spans if they carry any (all or nothing)."""
+    from .export_records import export_labels
     from .importing import import_records, read_files
     from .projects import find_project
 
-    with click.progressbar(files, label="Reading", file=sys.stderr,
-                           hidden=len(files) < 20) as bar:
-        items, notes = read_files([(Path(path).name, Path(path).read_bytes()) for path in bar])
     with app.session() as s:
         p = find_project(s, project)
+        with click.progressbar(files, label="Reading", file=sys.stderr,
+                               hidden=len(files) < 20) as bar:
+            items, notes = read_files([(Path(path).name, Path(path).read_bytes()) for path in bar],
+                                      fmt, export_labels(s, p))
         result = import_records(s, p, items, app.config()["MAX_DOCUMENT_CHARS"])
     for note in notes:
         click.echo(note)

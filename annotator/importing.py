@@ -34,7 +34,13 @@ from .users import IMPORT_USER, get_user
 RECORD_KEYS = {"text", "id", "meta", "spans"}
 MAX_ID = 255
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
-SUFFIXES = (".txt", *JSON_SUFFIXES, ".csv")
+CONLL_SUFFIXES = (".conll", ".conll03", ".bio", ".iob")
+SUFFIXES = (".txt", *JSON_SUFFIXES, ".csv", *CONLL_SUFFIXES)
+# Other tools' files (annotator/formats.py reads their spans into ours; every record is then
+# checked here like any other). "ours": .txt, .csv, and JSON(L) of {text, id, meta, spans}.
+FOREIGN = ("prodigy", "doccano", "conll")
+FORMATS = ("auto", "ours", *FOREIGN)
+PRODIGY_KEYS = ("_input_hash", "_task_hash", "answer", "tokens", "_view_id")
 
 
 def content_hash(text: str) -> str:
@@ -211,15 +217,65 @@ def parse_csv(text: str, name: str = "the upload") -> list[tuple[int, object]]:
     return out
 
 
-def parse_upload(data: bytes, name: str, suffix: str | None = None
-                 ) -> tuple[list[tuple[int, object]], list[str]]:
-    """One file (or request body): ``(numbered records, notes)``. By suffix: .txt is one
-    document (id: the file's stem), .jsonl/.json/.ndjson, .csv."""
+def detect_format(suffix: str, text: str) -> str:
+    """``ours`` or a FOREIGN format, from the file's suffix and its first JSON line."""
+    if suffix in CONLL_SUFFIXES:
+        return "conll"
+    if suffix in JSON_SUFFIXES and not text.lstrip().startswith("["):
+        first = next((ln for ln in text.split("\n") if ln.strip()), "")
+        try:
+            obj = orjson.loads(first)
+        except orjson.JSONDecodeError:
+            return "ours"  # and the parser names the line
+        if isinstance(obj, dict) and "spans" not in obj and ("label" in obj or "entities" in obj):
+            return "doccano"
+        if isinstance(obj, dict) and any(k in obj for k in PRODIGY_KEYS):
+            return "prodigy"
+    return "ours"
+
+
+def _parse_foreign(text: str, name: str, fmt: str, labels: list[dict] | None
+                   ) -> list[tuple[int, object]]:
+    """Another tool's file through annotator.formats, each record numbered by its line."""
+    from . import formats
+
+    try:
+        records = formats.parse(text, fmt, labels)
+    except formats.FormatError as e:
+        details = [{k: v for k, v in d.items() if v is not None} for d in e.details]
+        _refuse(details or [{"reason": str(e)}], name)
+    if fmt == "conll":
+        lines = [r["meta"].get("first_line", i) for i, r in enumerate(records, 1)]
+    else:  # one record per non-blank line
+        lines = [n for n, ln in enumerate(text.split("\n"), 1) if ln.strip()]
+    out = []
+    for line, r in zip(lines, records):
+        meta = {k: v for k, v in r["meta"].items() if not (fmt == "conll" and k == "first_line")}
+        rec = {"text": r["text"], "meta": meta, "spans": r["spans"]}
+        if r.get("id") is not None:
+            rec["id"] = r["id"]
+        out.append((line, rec))
+    return out
+
+
+def parse_upload(data: bytes, name: str, suffix: str | None = None, fmt: str = "auto",
+                 labels: list[dict] | None = None) -> tuple[list[tuple[int, object]], list[str]]:
+    """One file (or request body): ``(numbered records, notes)``. ``fmt`` ``auto`` decides by
+    suffix and content (see detect_format): .txt is one document (id: the file's stem),
+    .jsonl/.json/.ndjson ours, Prodigy's or doccano's, .csv, .conll/.bio/.iob BIO.
+    ``labels`` (name, kind, attributes) let other tools' folded labels (CLAIM_favor) unfold."""
+    if fmt not in FORMATS:
+        raise Invalid(f"Unknown import format {fmt!r}: use one of {', '.join(FORMATS)}.",
+                      [{"field": "format", "reason": "unknown format"}])
     suffix = (suffix or PurePath(name).suffix).lower()
-    if suffix not in SUFFIXES:
-        raise Invalid(f"Cannot import {name}: use .txt, .jsonl or .csv.",
+    if suffix not in SUFFIXES and fmt in ("auto", "ours"):
+        raise Invalid(f"Cannot import {name}: use .txt, .jsonl, .csv or .conll.",
                       [{"file": name, "reason": "unknown file type"}])
     text, notes = decode_upload(data, name)
+    if fmt == "auto":
+        fmt = detect_format(suffix, text)
+    if fmt in FOREIGN:
+        return _parse_foreign(text, name, fmt, labels), notes
     if suffix == ".txt":
         return [(1, {"id": PurePath(name).stem, "text": text})], notes
     if suffix == ".csv":
@@ -227,11 +283,12 @@ def parse_upload(data: bytes, name: str, suffix: str | None = None
     return parse_json_or_jsonl(text, name), notes
 
 
-def read_files(files: list[tuple[str, bytes]]) -> tuple[list[tuple[object, object]], list[str]]:
+def read_files(files: list[tuple[str, bytes]], fmt: str = "auto", labels: list[dict] | None = None
+               ) -> tuple[list[tuple[object, object]], list[str]]:
     """Several files as one upload; with more than one, records are numbered 'name:line'."""
     items, notes = [], []
     for name, data in files:
-        records, file_notes = parse_upload(data, name)
+        records, file_notes = parse_upload(data, name, fmt=fmt, labels=labels)
         notes += file_notes
         if len(files) > 1:
             records = [(Item(w.n, f"{name}:{w.line}") if isinstance(w, Item) else f"{name}:{w}",

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from . import db
 from .errors import AnnotatorError
+from .export_records import export_labels
 from .importing import import_records, read_files
 from .models import Annotation, Document, User
 from .projects import project_labels
@@ -94,8 +95,9 @@ def import_files(pid: int):
     if not files:
         return _project_page(project, error="Choose at least one .txt, .jsonl or .csv file.", status=400)
     try:
-        items, notes = read_files([(PurePath(f.filename).name, f.read()) for f in files])
         s = db.session()
+        items, notes = read_files([(PurePath(f.filename).name, f.read()) for f in files],
+                                  labels=export_labels(s, project))
         result = import_records(s, project, items, current_app.config["MAX_DOCUMENT_CHARS"])
         s.commit()
     except AnnotatorError as e:
