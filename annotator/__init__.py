@@ -27,6 +27,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from . import auth, db, errors, security, ui, ui_annotate
     from .api import bp as api_bp
     from .api_export import bp as api_export_bp
+    from .api_members import bp as api_members_bp
     from .api_teams import bp as api_teams_bp
     from .ui_teams import bp as ui_teams_bp
 
@@ -39,5 +40,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(api_export_bp)
     app.register_blueprint(api_teams_bp)
+    app.register_blueprint(api_members_bp)
     app.register_blueprint(ui_teams_bp)
     return app

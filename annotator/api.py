@@ -62,9 +62,7 @@ def me():
 
 @bp.get("/projects")
 def list_projects():
-    from .models import Project
-
-    rows = db.session().execute(select(Project).order_by(Project.id)).scalars().all()
+    rows = db.session().execute(db.accessible_projects(g.user)).scalars().all()
     return {"items": [project_json(p) for p in rows], "total": len(rows), "page": 1}
 
 
@@ -81,7 +79,7 @@ def post_project():
     s = db.session()
     p = create_project(s, body.get("name", ""), language=body.get("language", "en"),
                        guidelines=body.get("guidelines", ""), k=body.get("k", 2),
-                       label_set=body.get("labels") or body.get("label_set", "news"))
+                       label_set=body.get("labels") or body.get("label_set", "news"), creator=g.user)
     s.commit()
     return jsonify(project_json(p, project_labels(s, p.id))), 201
 
@@ -99,9 +97,8 @@ def get_project(pid: int):
 
 @bp.post("/projects/<int:pid>/documents")
 def post_documents(pid: int):
-    db.require_lead(g.user)
     s = db.session()
-    p = db.get_project_or_404(pid, g.user)
+    p = db.get_project_or_404(pid, g.user, lead=True)
     body = decode_upload(request.get_data(), "the request body")
     result = import_records(s, p, parse_json_or_jsonl(body, "the request body"),
                             current_app.config["MAX_DOCUMENT_CHARS"])

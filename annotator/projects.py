@@ -7,7 +7,8 @@ import re
 from sqlmodel import Session, select
 
 from .errors import Conflict, Invalid, NotFound
-from .models import Label, Project
+from .members import add_member
+from .models import Label, Project, User
 from .spans import KINDS, LabelSpec
 
 STANCE = {"values": ["favor", "against", "neutral"], "required": True}
@@ -74,7 +75,8 @@ def check_label_set(labels) -> list[dict]:
 
 
 def create_project(s: Session, name: str, *, language: str = "en", guidelines: str = "", k: int = 2,
-                   label_set: str | list = "news") -> Project:
+                   label_set: str | list = "news", creator: User | None = None) -> Project:
+    """A new project with its labels; ``creator`` (a lead or admin) becomes its first member."""
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise Invalid("A project needs a name of 1-200 characters.", [{"field": "name"}])
@@ -99,6 +101,8 @@ def create_project(s: Session, name: str, *, language: str = "en", guidelines: s
     for lab in labels:
         s.add(Label(project_id=project.id, **lab))
     s.flush()
+    if creator is not None:
+        add_member(s, project, creator)
     return project
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from . import auth, db
 from .annotations import progress
-from .models import Project
 from .users import authenticate
 
 bp = Blueprint("ui", __name__)
@@ -50,6 +48,6 @@ def health():
 @bp.get("/")
 def home():
     s = db.session()
-    projects = s.execute(select(Project).order_by(Project.id)).scalars().all()
+    projects = s.execute(db.accessible_projects(g.user)).scalars().all()
     rows = [(p, progress(s, p, g.user)) for p in projects]
     return render_template("home.html", rows=rows)
