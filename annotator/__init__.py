@@ -23,6 +23,10 @@ def _asset_dir(name: str) -> str:
 def create_app(overrides: dict | None = None) -> Flask:
     app = Flask(__name__, static_folder=_asset_dir("static"), template_folder=_asset_dir("templates"))
     app.config.update(load_config(overrides))
+    if app.config["BEHIND_PROXY"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)
 
     from . import auth, db, errors, security, ui, ui_annotate
     from .api import bp as api_bp
