@@ -79,7 +79,8 @@ def post_project():
     s = db.session()
     p = create_project(s, body.get("name", ""), language=body.get("language", "en"),
                        guidelines=body.get("guidelines", ""), k=body.get("k", 2),
-                       label_set=body.get("labels") or body.get("label_set", "news"), creator=g.user)
+                       label_set=body.get("labels") or body.get("label_set", "news"),
+                       creator=g.user)
     s.commit()
     return jsonify(project_json(p, project_labels(s, p.id))), 201
 

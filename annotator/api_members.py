@@ -31,10 +31,14 @@ def add_members(pid: int):
     project = db.get_project_or_404(pid, g.user, lead=True)
     body = json_body()
     if not isinstance(body, dict) or "usernames" not in body:
-        raise Invalid('The body must be a JSON object {"usernames": [...]}.', [{"field": "usernames"}])
+        raise Invalid(
+            'The body must be a JSON object {"usernames": [...]}.', [{"field": "usernames"}]
+        )
     extra = sorted(set(body) - {"usernames"})
     if extra:
-        raise Invalid(f"Unknown field {extra[0]!r}.", [{"field": extra[0], "reason": "unknown field"}])
+        raise Invalid(
+            f"Unknown field {extra[0]!r}.", [{"field": extra[0], "reason": "unknown field"}]
+        )
     added = members.add_members(s, project, body["usernames"])
     s.commit()
     return {**_listing(s, project), "added": added}

@@ -218,11 +218,15 @@ def projects_list(app: AppContext):
 
 @projects.command("members")
 @click.argument("project")
-@click.option("--add", "add", multiple=True, metavar="NAME", help="Make NAME a member (repeatable).")
-@click.option("--remove", "remove", multiple=True, metavar="NAME", help="Remove member NAME (repeatable).")
+@click.option("--add", "add", multiple=True, metavar="NAME",
+              help="Make NAME a member (repeatable).")
+@click.option("--remove", "remove", multiple=True, metavar="NAME",
+              help="Remove member NAME (repeatable).")
 @click.pass_obj
 def projects_members(app: AppContext, project, add, remove):
-    """List PROJECT's members, or add and remove some (all or nothing). Admins need no membership."""
+    """List PROJECT's members, or add and remove some (all or nothing).
+
+    Admins see every project without being members."""
     from .members import add_members, members, remove_member
     from .projects import find_project
 

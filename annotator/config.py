@@ -22,9 +22,9 @@ SETTINGS: dict[str, tuple[object, type, str]] = {
     "EXPORT_DIR": ("exports", str, "Default output folder of `annotator export`."),
     "SESSION_HOURS": (12, int, "How long a log-in lasts."),
     "SECURE_COOKIES": (False, bool, "Send cookies only over HTTPS (set behind a TLS proxy)."),
-    "BEHIND_PROXY": (False, bool, "Trust one reverse proxy's X-Forwarded-For/-Proto for the client address."),
+    "BEHIND_PROXY": (False, bool, "Trust one reverse proxy's X-Forwarded-For and -Proto."),
     "LOGIN_FAILURES": (5, int, "Failed log-ins per username and client address before 429."),
-    "LOGIN_FAILURES_PER_IP": (20, int, "Failed log-ins per client address (any username) before 429."),
+    "LOGIN_FAILURES_PER_IP": (20, int, "Failed log-ins per client address (any name) before 429."),
     "LOGIN_WINDOW_MINUTES": (5, int, "The window the failed log-ins are counted over."),
 }
 PREFIX = "ANNOTATOR_"
@@ -72,7 +72,8 @@ def secret_from_file(data_dir: str) -> str:
             tmp.unlink(missing_ok=True)
     secret = path.read_text().strip()
     if len(secret) < 32:
-        raise AnnotatorError(f"The session secret in {path} is too short; delete the file to make a new one.")
+        raise AnnotatorError(f"The session secret in {path} is too short; "
+                             "delete the file to make a new one.")
     return secret
 
 

@@ -175,7 +175,8 @@ _IS_MEMBER = text("SELECT 1 FROM project_members WHERE project_id = :p AND user_
 def can_access(user: User, project_id: int) -> bool:
     if user.is_admin:
         return True
-    return session().connection().execute(_IS_MEMBER, {"p": project_id, "u": user.id}).first() is not None
+    found = session().connection().execute(_IS_MEMBER, {"p": project_id, "u": user.id}).first()
+    return found is not None
 
 
 def accessible_projects(user: User):
@@ -203,9 +204,10 @@ def get_project_or_404(project_id: int, user: User, *, lead: bool = False) -> Pr
     return project
 
 
-_DOCUMENT = text("SELECT d.id, d.project_id, d.external_id, d.text, d.meta, d.content_hash, d.tokens, "
-                 "d.created_at, (SELECT COUNT(*) FROM project_members m WHERE m.project_id = d.project_id "
-                 "AND m.user_id = :u) AS member FROM documents d WHERE d.id = :id").columns(
+_DOCUMENT = text("SELECT d.id, d.project_id, d.external_id, d.text, d.meta, d.content_hash, "
+                 "d.tokens, d.created_at, (SELECT COUNT(*) FROM project_members m "
+                 "WHERE m.project_id = d.project_id AND m.user_id = :u) AS member "
+                 "FROM documents d WHERE d.id = :id").columns(
     column("id", Integer), column("project_id", Integer), column("external_id", String),
     column("text", Text), column("meta", JSON), column("content_hash", String), column("tokens", JSON),
     column("created_at", DateTime(timezone=True)), column("member", Integer))
@@ -240,6 +242,6 @@ def default_database_url(data_dir: str) -> str:
 
 
 __all__ = [
-    "Annotation", "Database", "get_db", "session", "migrate", "init_app",
-    "can_access", "accessible_projects", "get_project_or_404", "get_document_or_404", "require_lead",
+    "Annotation", "Database", "get_db", "session", "migrate", "init_app", "can_access",
+    "accessible_projects", "get_project_or_404", "get_document_or_404", "require_lead",
 ]

@@ -236,7 +236,9 @@ class ProjectMember(SQLModel, table=True):
     """
 
     __tablename__ = "project_members"
-    __table_args__ = (UniqueConstraint("project_id", "user_id", name="uq_project_members_project_user"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "user_id", name="uq_project_members_project_user"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(sa_column=Column(Integer, ForeignKey("projects.id", ondelete="CASCADE"),
                                              nullable=False, index=True))

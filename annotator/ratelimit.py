@@ -22,6 +22,11 @@ from .models import LoginFailure, utcnow
 NAME_MAX = 64
 
 
+def _name(username: str) -> str:
+    """The name as counted: cut to the column's length, NUL (refused by PostgreSQL) replaced."""
+    return username[:NAME_MAX].replace("\x00", "\ufffd")
+
+
 def client_address() -> str:
     """The caller's address (the proxy's X-Forwarded-For when BEHIND_PROXY); IPv6 by /64."""
     raw = request.remote_addr or "unknown"
@@ -51,13 +56,21 @@ def retry_after(s: Session, username: str, ip: str, now: datetime | None = None)
     conf = current_app.config
     wait = 0.0
     for limit, where in (
-        (conf["LOGIN_FAILURES"], [LoginFailure.ip == ip, LoginFailure.username == username[:NAME_MAX]]),
+        (
+            conf["LOGIN_FAILURES"],
+            [LoginFailure.ip == ip, LoginFailure.username == _name(username)],
+        ),
         (conf["LOGIN_FAILURES_PER_IP"], [LoginFailure.ip == ip]),
     ):
         # The limit-th most recent failure in the window: once it is older than the window,
         # fewer than `limit` remain.
-        t = s.execute(select(LoginFailure.failed_at).where(LoginFailure.failed_at > cutoff, *where)
-                      .order_by(LoginFailure.failed_at.desc()).offset(limit - 1).limit(1)).scalar()
+        t = s.execute(
+            select(LoginFailure.failed_at)
+            .where(LoginFailure.failed_at > cutoff, *where)
+            .order_by(LoginFailure.failed_at.desc())
+            .offset(limit - 1)
+            .limit(1)
+        ).scalar()
         if t is not None:
             wait = max(wait, (_aware(t) + _window() - now).total_seconds())
     return max(1, math.ceil(wait)) if wait > 0 else 0
@@ -66,12 +79,18 @@ def retry_after(s: Session, username: str, ip: str, now: datetime | None = None)
 def record_failure(s: Session, username: str, ip: str, now: datetime | None = None) -> None:
     now = now or utcnow()
     s.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - _window()))
-    s.execute(insert(LoginFailure.__table__), [{"username": username[:NAME_MAX], "ip": ip, "failed_at": now}])
+    s.execute(
+        insert(LoginFailure.__table__),
+        [{"username": _name(username), "ip": ip, "failed_at": now}],
+    )
 
 
 def clear(s: Session, username: str, ip: str) -> None:
-    s.execute(delete(LoginFailure).where(LoginFailure.ip == ip,
-                                         LoginFailure.username == username[:NAME_MAX]))
+    s.execute(
+        delete(LoginFailure).where(
+            LoginFailure.ip == ip, LoginFailure.username == _name(username)
+        )
+    )
 
 
 def wait_message(seconds: int) -> str:

@@ -55,7 +55,8 @@ def _user_progress(s, project) -> list[dict]:
     for uid, status, n in rows:
         counts.setdefault(uid, {})[status] = n
     member_ids = {u.id for u in members(s, project)}
-    users = s.execute(select(User).where(User.role != "system", User.id.in_(member_ids | set(counts)))
+    users = s.execute(select(User).where(User.role != "system",
+                                         User.id.in_(member_ids | set(counts)))
                       .order_by(User.username)).scalars()
     out = []
     for u in users:

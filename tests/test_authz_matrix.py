@@ -19,10 +19,10 @@ import re
 import shutil
 
 import pytest
+from conftest import PASSWORD, PG_URL, Helper, reset_postgres
 
 from annotator import create_app
 from annotator.db import migrate
-from conftest import PASSWORD, PG_URL, Helper, reset_postgres
 
 ROLES = ("anon", "ann", "ann_x", "lead", "lead_x", "admin")
 
@@ -113,9 +113,11 @@ REQUESTS = {
     ("POST", "/api/v1/projects/<int:pid>/documents"): lambda w, role: {
         "data": json.dumps([{"id": f"api-{next(_counter)}", "text": "An imported text."}]),
         "content_type": "application/json"},
-    ("GET", "/api/v1/projects/<int:pid>/export"): lambda w, role: {"query_string": {"format": "jsonl"}},
+    ("GET", "/api/v1/projects/<int:pid>/export"):
+        lambda w, role: {"query_string": {"format": "jsonl"}},
     ("PATCH", "/api/v1/projects/<int:pid>/settings"): lambda w, role: {"json": {"k": 2}},
-    ("POST", "/api/v1/projects/<int:pid>/members"): lambda w, role: {"json": {"usernames": ["extra"]}},
+    ("POST", "/api/v1/projects/<int:pid>/members"):
+        lambda w, role: {"json": {"usernames": ["extra"]}},
     ("DELETE", "/api/v1/projects/<int:pid>/members/<username>"):
         lambda w, role: _ensure_extra_member(w) or {},
     ("PUT", "/api/v1/documents/<int:did>/annotation"): lambda w, role: {"json": {
@@ -149,7 +151,8 @@ class World:
         u = self.users
         self.p = h.project("P", k=2, members=[u["ann"], u["lead"], u["extra"]])
         self.q = h.project("Q", k=2, members=[u["ann_x"], u["lead_x"]])
-        docs = h.docs(self.p, [{"id": f"p{i}", "text": f"Meta paid Scale AI, story {i}."} for i in range(4)])
+        docs = h.docs(self.p, [{"id": f"p{i}", "text": f"Meta paid Scale AI, story {i}."}
+                               for i in range(4)])
         h.docs(self.q, [{"id": "q0", "text": "Another project's text."}])
         self.doc = docs[0]
         self.tokens = {name: h.token(u[name]) for name in ROLES if name != "anon"}
@@ -158,7 +161,8 @@ class World:
         status, body = ann.put(f"/api/v1/documents/{self.doc.id}/annotation",
                                {"spans": spans, "version": 0, "status": "submitted"})
         assert status == 200, body
-        status, body = lead.put(f"/api/v1/documents/{self.doc.id}/gold", {"spans": spans, "version": 0})
+        status, body = lead.put(f"/api/v1/documents/{self.doc.id}/gold",
+                                {"spans": spans, "version": 0})
         assert status == 200, body
         self.params = {"pid": self.p.id, "did": self.doc.id, "username": "extra",
                        "filename": "css/app.css"}
@@ -171,7 +175,8 @@ class World:
         with client.session_transaction() as sess:
             csrf = sess["csrf"]
         if role != "anon":
-            resp = client.post("/login", data={"username": role, "password": PASSWORD, "csrf_token": csrf})
+            resp = client.post("/login", data={"username": role, "password": PASSWORD,
+                                               "csrf_token": csrf})
             assert resp.status_code == 302, resp.data
             with client.session_transaction() as sess:
                 csrf = sess["csrf"]
@@ -223,9 +228,13 @@ def world(tmp_path_factory, template_db):
 def _cases():
     for (method, rule), expected in MATRIX.items():
         for role, status in zip(ROLES, expected, strict=True):
-            auths = ["none"] if role == "anon" else ["cookie", "token"] if rule.startswith("/api/") else ["cookie"]
+            if role == "anon":
+                auths = ["none"]
+            else:
+                auths = ["cookie", "token"] if rule.startswith("/api/") else ["cookie"]
             for auth in auths:
-                yield pytest.param(method, rule, role, auth, status, id=f"{method} {rule} {role} {auth}")
+                yield pytest.param(method, rule, role, auth, status,
+                                   id=f"{method} {rule} {role} {auth}")
 
 
 def app_rules(app) -> set[tuple[str, str]]:

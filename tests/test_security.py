@@ -8,7 +8,6 @@ escaping is tests/browser/test_security_pages.py.
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 from concurrent.futures import ProcessPoolExecutor
@@ -18,12 +17,12 @@ from urllib.parse import urljoin, urlparse
 
 import pytest
 from click.testing import CliRunner
+from conftest import PASSWORD, ROOT
 from sqlalchemy import select
 
 from annotator import create_app
 from annotator.cli import main
 from annotator.models import ApiToken, LoginFailure, ProjectMember, User
-from conftest import PASSWORD, ROOT
 
 URL = "/api/v1"
 XSS = "<script>alert(1)</script><img src=x onerror=alert(1)>"
@@ -43,6 +42,7 @@ def names(api) -> list[str]:
 
 # --- membership --------------------------------------------------------------------------
 
+
 @pytest.fixture
 def two(h):
     """Projects A (alice, lena) and B (bob, ben), an admin in neither, a document in each."""
@@ -54,8 +54,14 @@ def two(h):
     (doc_a,) = h.docs(a, [{"id": "a1", "text": "Meta bought Scale AI."}])
     (doc_b,) = h.docs(b, [{"id": "b1", "text": "Scale AI sold to Meta."}])
     users = {u.username: u for u in (alice, bob, lena, ben, root)}
-    return {"a": a, "b": b, "doc_a": doc_a, "doc_b": doc_b, "users": users,
-            "api": {name: h.api(u) for name, u in users.items()}}
+    return {
+        "a": a,
+        "b": b,
+        "doc_a": doc_a,
+        "doc_b": doc_b,
+        "users": users,
+        "api": {name: h.api(u) for name, u in users.items()},
+    }
 
 
 def test_project_lists_show_only_what_the_caller_may_see(h, client, two):
@@ -71,8 +77,14 @@ def test_project_lists_show_only_what_the_caller_may_see(h, client, two):
 def test_other_projects_answer_404_everywhere(h, two):
     """Cross-project: bob reaches nothing of A (tests/test_authz_matrix.py has every endpoint)."""
     bob, a, doc = two["api"]["bob"], two["a"], two["doc_a"]
-    for path in (f"/projects/{a.id}", f"/documents/{doc.id}", f"/documents/{doc.id}/annotation",
-                 f"/projects/{a.id}/documents", f"/projects/{a.id}/next", f"/projects/{a.id}/settings"):
+    for path in (
+        f"/projects/{a.id}",
+        f"/documents/{doc.id}",
+        f"/documents/{doc.id}/annotation",
+        f"/projects/{a.id}/documents",
+        f"/projects/{a.id}/next",
+        f"/projects/{a.id}/settings",
+    ):
         status, body = bob.get(URL + path)
         assert status == 404, path
         error_shape(body, 404)
@@ -108,14 +120,18 @@ def test_members_api_adds_lists_and_removes(h, two):
     path = f"{URL}/projects/{a.id}/members"
     status, body = lena.get(path)
     assert status == 200
-    assert body["items"] == [{"username": "alice", "role": "annotator", "active": True},
-                             {"username": "lena", "role": "lead", "active": True}]
+    assert body["items"] == [
+        {"username": "alice", "role": "annotator", "active": True},
+        {"username": "lena", "role": "lead", "active": True},
+    ]
     status, body = lena.post(path, {"usernames": ["bob", "alice"]})
     assert status == 200 and body["added"] == ["bob"] and body["total"] == 3
     assert names(two["api"]["bob"]) == ["A", "B"]
     bob = two["api"]["bob"]
-    status, _ = bob.put(f"{URL}/documents/{two['doc_a'].id}/annotation",
-                        {"spans": [{"start": 0, "end": 4, "label": "ORG"}], "version": 0})
+    status, _ = bob.put(
+        f"{URL}/documents/{two['doc_a'].id}/annotation",
+        {"spans": [{"start": 0, "end": 4, "label": "ORG"}], "version": 0},
+    )
     assert status == 200
     status, body = lena.delete(f"{path}/bob")
     assert status == 200 and [m["username"] for m in body["items"]] == ["alice", "lena"]
@@ -129,10 +145,15 @@ def test_members_api_refuses_bad_requests_whole(h, two):
     lena, a = two["api"]["lena"], two["a"]
     path = f"{URL}/projects/{a.id}/members"
     before = h.counts()
-    for body, field in (({"usernames": ["bob", "nobody"]}, "usernames"),
-                        ({"usernames": ["gold"]}, "usernames"),
-                        ({"usernames": []}, "usernames"), ({"usernames": "bob"}, "usernames"),
-                        ({"names": ["bob"]}, "usernames"), ({"usernames": ["bob"], "x": 1}, "x")):
+    for body, field in (
+        ({"usernames": ["bob", "nobody"]}, "usernames"),
+        ({"usernames": ["bob", "b\x00b"]}, "usernames"),
+        ({"usernames": ["gold"]}, "usernames"),
+        ({"usernames": []}, "usernames"),
+        ({"usernames": "bob"}, "usernames"),
+        ({"names": ["bob"]}, "usernames"),
+        ({"usernames": ["bob"], "x": 1}, "x"),
+    ):
         status, resp = lena.post(path, body)
         assert status == 422, body
         error_shape(resp, 422)
@@ -140,6 +161,7 @@ def test_members_api_refuses_bad_requests_whole(h, two):
     assert h.counts() == before  # "bob" was not added when "nobody" was refused
     status, resp = lena.delete(f"{path}/bob")
     assert status == 404 and "not a member" in resp["error"]
+    assert lena.delete(f"{path}/b%00b")[0] == 404
     status, resp = lena.delete(f"{path}/lena")
     assert status == 422 and "yourself" in resp["error"]
     assert h.counts() == before
@@ -155,9 +177,15 @@ def test_cli_members(db_url, h, two, tmp_path, monkeypatch):
     assert run("projects", "members", "A").output == "alice\tannotator\nlena\tlead\n"
     r = run("projects", "members", "A", "--add", "bob", "--add", "ben", "--remove", "alice")
     assert r.exit_code == 0 and r.output.splitlines() == [
-        "'A' now has 3 member(s).", "ben\tlead", "bob\tannotator", "lena\tlead"]
+        "'A' now has 3 member(s).",
+        "ben\tlead",
+        "bob\tannotator",
+        "lena\tlead",
+    ]
     r = run("projects", "members", "A", "--add", "carol")
-    assert r.exit_code == 1 and r.output.startswith("Error: User 'carol' does not exist; nobody was added.")
+    assert r.exit_code == 1 and r.output.startswith(
+        "Error: User 'carol' does not exist; nobody was added."
+    )
     assert "not a member" in run("projects", "members", "A", "--remove", "alice").output
     r = run("projects", "create", "From the CLI")  # the CLI is no user: nobody becomes a member
     assert run("projects", "members", "From the CLI").output == ""
@@ -166,8 +194,15 @@ def test_cli_members(db_url, h, two, tmp_path, monkeypatch):
 def test_demo_users_are_members_of_the_demo(h):
     project = h.demo()
     with h.session() as s:
-        rows = s.execute(select(User.username).join(ProjectMember, ProjectMember.user_id == User.id)
-                         .where(ProjectMember.project_id == project.id)).scalars().all()
+        rows = (
+            s.execute(
+                select(User.username)
+                .join(ProjectMember, ProjectMember.user_id == User.id)
+                .where(ProjectMember.project_id == project.id)
+            )
+            .scalars()
+            .all()
+        )
     assert sorted(rows) == ["alice", "bob", "lead"]
 
 
@@ -175,10 +210,10 @@ def test_upgrading_makes_existing_people_members_of_existing_projects(tmp_path):
     """Revision 0003 keeps what everyone could see before membership existed."""
     from alembic import command
     from alembic.config import Config
+    from conftest import PG_URL, reset_postgres
     from sqlalchemy import text
 
     from annotator.db import MIGRATIONS, make_engine, migrate
-    from conftest import PG_URL, reset_postgres
 
     url = PG_URL or f"sqlite:///{tmp_path / 'old.db'}"
     if PG_URL:
@@ -189,30 +224,56 @@ def test_upgrading_makes_existing_people_members_of_existing_projects(tmp_path):
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0002")
-        conn.execute(text("INSERT INTO projects (name, language, guidelines, k, blind, reservation_minutes, "
-                          "settings, created_at) VALUES ('Old', 'en', '', 2, true, 30, '{}', '2026-01-01')"))
-        for name, role in (("ann", "annotator"), ("boss", "lead"), ("root", "admin"), ("import", "system")):
-            conn.execute(text("INSERT INTO users (username, role, active, created_at) "
-                              f"VALUES ('{name}', '{role}', true, '2026-01-01')"))
+        conn.execute(
+            text(
+                "INSERT INTO projects (name, language, guidelines, k, blind, reservation_minutes, "
+                "settings, created_at) VALUES ('Old', 'en', '', 2, true, 30, '{}', '2026-01-01')"
+            )
+        )
+        for name, role in (
+            ("ann", "annotator"),
+            ("boss", "lead"),
+            ("root", "admin"),
+            ("import", "system"),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO users (username, role, active, created_at) "
+                    f"VALUES ('{name}', '{role}', true, '2026-01-01')"
+                )
+            )
     engine.dispose()
     migrate(url)
     engine = make_engine(url)
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT u.username FROM project_members m JOIN users u ON u.id = m.user_id "
-                                 "ORDER BY u.username")).scalars().all()
+        rows = (
+            conn.execute(
+                text(
+                    "SELECT u.username FROM project_members m JOIN users u ON u.id = m.user_id "
+                    "ORDER BY u.username"
+                )
+            )
+            .scalars()
+            .all()
+        )
     engine.dispose()
     assert rows == ["ann", "boss"]
 
 
 # --- the log-in rate limit ---------------------------------------------------------------
 
+
 def post_login(client, username, password, ip="10.0.0.1", json_accept=False):
     client.get("/login")
     with client.session_transaction() as sess:
         csrf = sess["csrf"]
     headers = {"Accept": "application/json"} if json_accept else {}
-    return client.post("/login", data={"username": username, "password": password, "csrf_token": csrf},
-                       headers=headers, environ_base={"REMOTE_ADDR": ip})
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": csrf},
+        headers=headers,
+        environ_base={"REMOTE_ADDR": ip},
+    )
 
 
 def test_five_failures_then_429_with_retry_after_even_for_the_right_password(h, client):
@@ -234,6 +295,14 @@ def test_five_failures_then_429_with_retry_after_even_for_the_right_password(h, 
     assert post_login(client, "bob", PASSWORD).status_code == 302
 
 
+def test_odd_usernames_are_counted_not_crashed_on(h, client):
+    """A NUL (PostgreSQL refuses it in text) or an overlong name is one more failure."""
+    for name in ("ali\x00ce", "x" * 500, "", "alice'; --"):
+        assert post_login(client, name, "pw").status_code == 401
+    with h.session() as s:
+        assert len(s.execute(select(LoginFailure)).all()) == 4
+
+
 def test_success_clears_the_count(h, client):
     h.user("alice")
     for _ in range(4):
@@ -247,8 +316,14 @@ def test_success_clears_the_count(h, client):
 
 
 def test_per_address_limit_counts_every_username(db_url, tmp_path):
-    app = create_app({"DATABASE_URL": db_url, "DATA_DIR": str(tmp_path / "d"), "SECRET_KEY": "x" * 32,
-                      "LOGIN_FAILURES_PER_IP": 3})
+    app = create_app(
+        {
+            "DATABASE_URL": db_url,
+            "DATA_DIR": str(tmp_path / "d"),
+            "SECRET_KEY": "x" * 32,
+            "LOGIN_FAILURES_PER_IP": 3,
+        }
+    )
     client = app.test_client()
     for name in ("u1", "u2", "u3"):  # names that do not even exist count
         assert post_login(client, name, "pw").status_code == 401
@@ -270,8 +345,12 @@ def test_the_count_is_shared_by_every_worker_and_expires(db_url, tmp_path, h):
     from annotator.models import utcnow
 
     h.user("alice")
-    apps = [create_app({"DATABASE_URL": db_url, "DATA_DIR": str(tmp_path / f"d{i}"),
-                        "SECRET_KEY": "x" * 32}) for i in range(2)]
+    apps = [
+        create_app(
+            {"DATABASE_URL": db_url, "DATA_DIR": str(tmp_path / f"d{i}"), "SECRET_KEY": "x" * 32}
+        )
+        for i in range(2)
+    ]
     clients = [a.test_client() for a in apps]
     for i in range(5):
         assert post_login(clients[i % 2], "alice", "wrong").status_code == 401
@@ -280,12 +359,16 @@ def test_the_count_is_shared_by_every_worker_and_expires(db_url, tmp_path, h):
         with apps[0].extensions["annotator.db"].session() as s:
             now = utcnow()
             assert 290 <= ratelimit.retry_after(s, "alice", "10.0.0.1", now) <= 300
-            assert ratelimit.retry_after(s, "alice", "10.0.0.1", now + timedelta(minutes=5, seconds=1)) == 0
+            assert (
+                ratelimit.retry_after(s, "alice", "10.0.0.1", now + timedelta(minutes=5, seconds=1))
+                == 0
+            )
     for a in apps:
         a.extensions["annotator.db"].dispose()
 
 
 # --- passwords, the session secret, tokens -----------------------------------------------
+
 
 def test_passwords_are_hashed_with_scrypt(h):
     from annotator.users import authenticate
@@ -322,7 +405,10 @@ def test_session_secret_is_generated_once_private_and_never_a_default(tmp_path, 
     assert len(got) == 1 and len(got.pop()) == 64
     assert sorted(p.name for p in (tmp_path / "three").iterdir()) == ["secret_key"]
     monkeypatch.setenv("ANNOTATOR_SECRET_KEY", "s" * 40)
-    assert _secret(str(tmp_path / "four")) == "s" * 40 and not (tmp_path / "four" / "secret_key").exists()
+    assert (
+        _secret(str(tmp_path / "four")) == "s" * 40
+        and not (tmp_path / "four" / "secret_key").exists()
+    )
 
 
 def test_the_default_data_dir_is_outside_the_repository():
@@ -332,7 +418,9 @@ def test_the_default_data_dir_is_outside_the_repository():
     default = SETTINGS["DATA_DIR"][0]
     ignored = subprocess.run(["git", "check-ignore", "-q", f"{default}/secret_key"], cwd=ROOT)
     assert ignored.returncode == 0
-    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.split()
     assert not [f for f in tracked if Path(f).name == "secret_key"]
 
 
@@ -364,6 +452,7 @@ def test_api_tokens_are_hashed_revocable_and_shown_once(db_url, h, tmp_path, mon
 
 # --- CSRF, headers, redirects ------------------------------------------------------------
 
+
 def test_csrf_on_cookie_state_changes(h, client):
     """Every rule is in tests/test_authz_matrix.py; here: the form field, and Bearer needs none."""
     alice = h.user("alice")
@@ -372,21 +461,45 @@ def test_csrf_on_cookie_state_changes(h, client):
     csrf = h.login(client, alice)
     body = {"spans": [], "version": 0}
     assert client.put(f"{URL}/documents/{doc.id}/annotation", json=body).status_code == 403
-    assert client.put(f"{URL}/documents/{doc.id}/annotation", json=body,
-                      headers={"X-CSRF-Token": csrf}).status_code == 200
+    assert (
+        client.put(
+            f"{URL}/documents/{doc.id}/annotation", json=body, headers={"X-CSRF-Token": csrf}
+        ).status_code
+        == 200
+    )
     assert client.post("/logout", data={"csrf_token": "nope"}).status_code == 403
     assert client.post("/logout", data={"csrf_token": csrf}).status_code == 302
-    assert h.api(alice).put(f"{URL}/documents/{doc.id}/annotation", {"spans": [], "version": 1})[0] == 200
+    assert (
+        h.api(alice).put(f"{URL}/documents/{doc.id}/annotation", {"spans": [], "version": 1})[0]
+        == 200
+    )
 
 
-@pytest.mark.parametrize("path", ["/login", "/", "/api/v1/health", "/api/v1/projects", "/nope",
-                                  "/static/css/app.css", "/projects/1"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/login",
+        "/",
+        "/api/v1/health",
+        "/api/v1/projects",
+        "/nope",
+        "/static/css/app.css",
+        "/projects/1",
+    ],
+)
 def test_security_headers_on_every_response(h, client, path):
     h.login(client, h.user("alice"))
     resp = client.get(path)
     csp = resp.headers["Content-Security-Policy"]
-    for directive in ("default-src 'self'", "script-src 'self'", "style-src 'self'", "object-src 'none'",
-                      "base-uri 'self'", "form-action 'self'", "frame-ancestors 'none'"):
+    for directive in (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ):
         assert directive in csp
     assert "unsafe" not in csp
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
@@ -397,19 +510,33 @@ def test_security_headers_on_every_response(h, client, path):
 def test_session_cookie_is_httponly_and_samesite(h, client):
     h.user("alice")
     resp = post_login(client, "alice", PASSWORD)
-    cookie = [c for c in resp.headers.getlist("Set-Cookie") if c.startswith("annotator_session=")][0]
+    cookie = [c for c in resp.headers.getlist("Set-Cookie") if c.startswith("annotator_session=")][
+        0
+    ]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
-@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example/",
-                                    "\\\\evil.example", "/%5Cevil.example", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example/",
+        "\\\\evil.example",
+        "/%5Cevil.example",
+        "javascript:alert(1)",
+    ],
+)
 def test_log_in_never_redirects_to_another_site(h, client, target):
     h.user("alice")
     client.get("/login")
     with client.session_transaction() as sess:
         csrf = sess["csrf"]
-    resp = client.post("/login", query_string={"next": target},
-                       data={"username": "alice", "password": PASSWORD, "csrf_token": csrf})
+    resp = client.post(
+        "/login",
+        query_string={"next": target},
+        data={"username": "alice", "password": PASSWORD, "csrf_token": csrf},
+    )
     assert resp.status_code == 302
     # where a browser goes (browsers read a backslash in a URL as a slash)
     went = urlparse(urljoin("http://localhost/", resp.headers["Location"].replace("\\", "/")))
@@ -418,13 +545,19 @@ def test_log_in_never_redirects_to_another_site(h, client, target):
 
 # --- user text is escaped ----------------------------------------------------------------
 
+
 def test_user_text_in_pages_is_escaped(h, client):
     lead = h.user("lena", "lead")
     project = h.project("News " + XSS, guidelines="# Rules\n" + XSS)
     (doc,) = h.docs(project, [{"id": "doc " + XSS, "text": "Text " + XSS}])
     h.login(client, lead)
-    for path in ("/", f"/projects/{project.id}", f"/projects/{project.id}/annotate",
-                 f"/projects/{project.id}/report", f"/documents/{doc.id}/adjudicate"):
+    for path in (
+        "/",
+        f"/projects/{project.id}",
+        f"/projects/{project.id}/annotate",
+        f"/projects/{project.id}/report",
+        f"/documents/{doc.id}/adjudicate",
+    ):
         html = client.get(path).get_data(as_text=True)
         assert "<script>alert" not in html and "<img src=x" not in html, path
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, path
@@ -454,15 +587,20 @@ class Tags(HTMLParser):
 def test_guidelines_markdown_is_sanitised():
     from annotator.security import render_markdown
 
-    html = render_markdown("**bold** " + XSS + "\n\n[link](javascript:alert(1)) [ok](https://example.org)"
-                           '\n\n<a href="javascript:alert(1)" onclick="alert(1)">raw</a>')
+    html = render_markdown(
+        "**bold** " + XSS + "\n\n[link](javascript:alert(1)) [ok](https://example.org)"
+        '\n\n<a href="javascript:alert(1)" onclick="alert(1)">raw</a>'
+    )
     assert "<strong>bold</strong>" in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in html  # as text
+    assert (
+        "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in html
+    )  # as text
     tags = Tags()
     tags.feed(html)
     assert {t for t, _ in tags.found} == {"p", "strong", "a"}
     assert [a for t, a in tags.found if t == "a"] == [
-        {"href": "https://example.org", "rel": "noopener noreferrer"}]
+        {"href": "https://example.org", "rel": "noopener noreferrer"}
+    ]
 
 
 def test_json_answers_carry_text_as_data(h):
@@ -471,11 +609,15 @@ def test_json_answers_carry_text_as_data(h):
     project = h.project("P")
     (doc,) = h.docs(project, [{"id": "d", "text": XSS}])
     api = h.api(alice)
-    status, body = api.put(f"{URL}/documents/{doc.id}/annotation",
-                           {"spans": [], "version": 0, "status": "skipped", "skip_reason": XSS})
+    status, body = api.put(
+        f"{URL}/documents/{doc.id}/annotation",
+        {"spans": [], "version": 0, "status": "skipped", "skip_reason": XSS},
+    )
     assert status == 200 and body["skip_reason"] == XSS
     resp = api.client.get(f"{URL}/documents/{doc.id}", headers=api.headers)
-    assert resp.mimetype == "application/json" and resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert (
+        resp.mimetype == "application/json" and resp.headers["X-Content-Type-Options"] == "nosniff"
+    )
     assert json.loads(resp.data)["text"] == XSS
 
 
@@ -483,11 +625,16 @@ def test_no_template_marks_user_text_safe():
     """Jinja autoescaping stays on: no |safe, no autoescape false, no Markup() in views."""
     for path in (ROOT / "templates").glob("*.html"):
         source = path.read_text(encoding="utf-8")
-        assert "|safe" not in source.replace(" ", "") and "autoescape false" not in source, path.name
+        assert "|safe" not in source.replace(" ", "") and "autoescape false" not in source, (
+            path.name
+        )
     for path in (ROOT / "annotator").glob("*.py"):
         assert "Markup(" not in path.read_text(encoding="utf-8"), path.name
     for path in (ROOT / "static" / "js").glob("*.js"):
         source = path.read_text(encoding="utf-8")
-        uses = [line.strip() for line in source.splitlines() if "innerHTML" in line and "= ''" not in line]
+        uses = [
+            line.strip()
+            for line in source.splitlines()
+            if "innerHTML" in line and "= ''" not in line
+        ]
         assert all("guidelines_html" in u for u in uses), (path.name, uses)  # nh3-sanitised
-

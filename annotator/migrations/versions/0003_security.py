@@ -31,7 +31,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('login_failures', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_login_failures_failed_at'), ['failed_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_login_failures_failed_at'), ['failed_at'],
+                              unique=False)
         batch_op.create_index('ix_login_failures_ip_failed_at', ['ip', 'failed_at'], unique=False)
         batch_op.create_index('ix_login_failures_username_ip', ['username', 'ip'], unique=False)
 
@@ -46,7 +47,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('project_id', 'user_id', name='uq_project_members_project_user')
     )
     with op.batch_alter_table('project_members', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_project_members_project_id'), ['project_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_project_members_project_id'), ['project_id'],
+                              unique=False)
         batch_op.create_index(batch_op.f('ix_project_members_user_id'), ['user_id'], unique=False)
 
     # ### end Alembic commands ###
