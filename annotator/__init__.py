@@ -23,10 +23,15 @@ def _asset_dir(name: str) -> str:
 def create_app(overrides: dict | None = None) -> Flask:
     app = Flask(__name__, static_folder=_asset_dir("static"), template_folder=_asset_dir("templates"))
     app.config.update(load_config(overrides))
+    if app.config["BEHIND_PROXY"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)
 
     from . import auth, db, errors, security, ui, ui_annotate
     from .api import bp as api_bp
     from .api_export import bp as api_export_bp
+    from .api_members import bp as api_members_bp
     from .api_teams import bp as api_teams_bp
     from .ui_teams import bp as ui_teams_bp
 
@@ -39,5 +44,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(api_export_bp)
     app.register_blueprint(api_teams_bp)
+    app.register_blueprint(api_members_bp)
     app.register_blueprint(ui_teams_bp)
     return app

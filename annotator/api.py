@@ -63,9 +63,7 @@ def me():
 
 @bp.get("/projects")
 def list_projects():
-    from .models import Project
-
-    rows = db.session().execute(select(Project).order_by(Project.id)).scalars().all()
+    rows = db.session().execute(db.accessible_projects(g.user)).scalars().all()
     return {"items": [project_json(p) for p in rows], "total": len(rows), "page": 1}
 
 
@@ -73,7 +71,7 @@ def list_projects():
 def post_project():
     db.require_lead(g.user)
     s = db.session()
-    p = project_from_body(s, json_body())
+    p = project_from_body(s, json_body(), creator=g.user)
     s.commit()
     return jsonify(project_json(p, project_labels(s, p.id))), 201
 
@@ -91,9 +89,8 @@ def get_project(pid: int):
 
 @bp.post("/projects/<int:pid>/documents")
 def post_documents(pid: int):
-    db.require_lead(g.user)
     s = db.session()
-    p = db.get_project_or_404(pid, g.user)
+    p = db.get_project_or_404(pid, g.user, lead=True)
     data = require_body(request.get_data(cache=True))
     fmt = request.args.get("format", "auto")
     items, notes = parse_upload(data, "the request body", ".jsonl", fmt, export_labels(s, p))
@@ -226,9 +223,8 @@ def post_words(pid: int):
 
 @bp.put("/projects/<int:pid>/words")
 def put_words(pid: int):
-    db.require_lead(g.user)
     s = db.session()
-    p = db.get_project_or_404(pid, g.user)
+    p = db.get_project_or_404(pid, g.user, lead=True)
     words = set_words(s, p, _words_body())
     s.commit()
     return {"words": words}

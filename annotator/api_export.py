@@ -50,9 +50,8 @@ def _bool_arg(name: str) -> bool:
 
 @bp.get("/projects/<int:pid>/export")
 def export_project(pid: int):
-    db.require_lead(g.user)
     s = db.session()
-    p = db.get_project_or_404(pid, g.user)
+    p = db.get_project_or_404(pid, g.user, lead=True)
     fmt = request.args.get("format", "jsonl")
     if fmt not in FORMATS:
         raise BadRequest(f"'format' must be one of {', '.join(FORMATS)}.", [{"field": "format"}])

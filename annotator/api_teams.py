@@ -28,9 +28,8 @@ def get_settings(pid: int):
 
 @bp.patch("/projects/<int:pid>/settings")
 def patch_settings(pid: int):
-    db.require_lead(g.user)
     s = db.session()
-    p = db.get_project_or_404(pid, g.user)
+    p = db.get_project_or_404(pid, g.user, lead=True)
     out = update_settings(s, p, json_body())
     s.commit()
     return out
@@ -38,15 +37,13 @@ def patch_settings(pid: int):
 
 @bp.get("/projects/<int:pid>/agreement")
 def agreement(pid: int):
-    db.require_lead(g.user)
     s = db.session()
-    return project_report(s, db.get_project_or_404(pid, g.user))
+    return project_report(s, db.get_project_or_404(pid, g.user, lead=True))
 
 
 @bp.get("/documents/<int:did>/diff")
 def diff(did: int):
-    db.require_lead(g.user)
-    return document_drilldown(db.session(), db.get_document_or_404(did, g.user))
+    return document_drilldown(db.session(), db.get_document_or_404(did, g.user, lead=True))
 
 
 @bp.get("/documents/<int:did>/annotations")
@@ -64,15 +61,13 @@ def others(did: int):
 
 @bp.get("/documents/<int:did>/review")
 def review(did: int):
-    db.require_lead(g.user)
-    return adjudication.review(db.session(), db.get_document_or_404(did, g.user))
+    return adjudication.review(db.session(), db.get_document_or_404(did, g.user, lead=True))
 
 
 @bp.put("/documents/<int:did>/gold")
 def put_gold(did: int):
-    db.require_lead(g.user)
     s = db.session()
-    doc = db.get_document_or_404(did, g.user)
+    doc = db.get_document_or_404(did, g.user, lead=True)
     out = adjudication.save_gold(s, doc, g.user, json_body())
     s.commit()
     return out
@@ -80,9 +75,8 @@ def put_gold(did: int):
 
 @bp.get("/projects/<int:pid>/honeypots")
 def list_honeypots(pid: int):
-    db.require_lead(g.user)
     s = db.session()
-    items = honeypots.listing(s, db.get_project_or_404(pid, g.user))
+    items = honeypots.listing(s, db.get_project_or_404(pid, g.user, lead=True))
     return {"items": items, "total": len(items), "page": 1}
 
 
@@ -94,9 +88,8 @@ def honeypot_scores(pid: int):
 
 @bp.put("/documents/<int:did>/honeypot")
 def put_honeypot(did: int):
-    db.require_lead(g.user)
     s = db.session()
-    doc = db.get_document_or_404(did, g.user)
+    doc = db.get_document_or_404(did, g.user, lead=True)
     out = honeypots.mark(s, doc, g.user, json_body(empty={}))
     s.commit()
     return out
@@ -104,8 +97,7 @@ def put_honeypot(did: int):
 
 @bp.delete("/documents/<int:did>/honeypot")
 def delete_honeypot(did: int):
-    db.require_lead(g.user)
     s = db.session()
-    out = honeypots.unmark(s, db.get_document_or_404(did, g.user))
+    out = honeypots.unmark(s, db.get_document_or_404(did, g.user, lead=True))
     s.commit()
     return out

@@ -291,6 +291,33 @@ def tokenize(app: AppContext, project):
     click.echo(f"Tokenized {n} documents of {p.name!r}.")
 
 
+@projects.command("members")
+@click.argument("project")
+@click.option("--add", "add", multiple=True, metavar="NAME",
+              help="Make NAME a member (repeatable).")
+@click.option("--remove", "remove", multiple=True, metavar="NAME",
+              help="Remove member NAME (repeatable).")
+@click.pass_obj
+def projects_members(app: AppContext, project, add, remove):
+    """List PROJECT's members, or add and remove some (all or nothing).
+
+    Admins see every project without being members."""
+    from .members import add_members, members, remove_member
+    from .projects import find_project
+
+    with app.session() as s:
+        p = find_project(s, project)
+        if add:
+            add_members(s, p, list(add))
+        for name in remove:
+            remove_member(s, p, name)
+        people = members(s, p)
+    if add or remove:
+        click.echo(f"{p.name!r} now has {len(people)} member(s).")
+    for u in people:
+        click.echo("\t".join([u.username, u.role] + ([] if u.active else ["inactive"])))
+
+
 @main.command("import")
 @click.argument("project")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))

@@ -22,6 +22,10 @@ SETTINGS: dict[str, tuple[object, type, str]] = {
     "EXPORT_DIR": ("exports", str, "Default output folder of `annotator export`."),
     "SESSION_HOURS": (12, int, "How long a log-in lasts."),
     "SECURE_COOKIES": (False, bool, "Send cookies only over HTTPS (set behind a TLS proxy)."),
+    "BEHIND_PROXY": (False, bool, "Trust one reverse proxy's X-Forwarded-For and -Proto."),
+    "LOGIN_FAILURES": (5, int, "Failed log-ins per username and client address before 429."),
+    "LOGIN_FAILURES_PER_IP": (20, int, "Failed log-ins per client address (any name) before 429."),
+    "LOGIN_WINDOW_MINUTES": (5, int, "The window the failed log-ins are counted over."),
 }
 PREFIX = "ANNOTATOR_"
 
@@ -45,13 +49,32 @@ def _parse(key: str, raw: str, typ: type):
 
 
 def secret_from_file(data_dir: str) -> str:
+    """The session secret: 32 random bytes written once into DATA_DIR/secret_key (mode 0600).
+
+    Written to a temporary file and linked into place, so several processes starting at
+    once agree on one secret and none reads a half-written file.
+    """
     path = Path(data_dir) / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    return path.read_text().strip()
+        tmp = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process was first: use its secret
+        finally:
+            tmp.unlink(missing_ok=True)
+    secret = path.read_text().strip()
+    if len(secret) < 32:
+        raise AnnotatorError(f"The session secret in {path} is too short; "
+                             "delete the file to make a new one.")
+    return secret
 
 
 def load_config(overrides: dict | None = None) -> dict:

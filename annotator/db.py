@@ -18,7 +18,7 @@ from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, column, cr
 from sqlmodel import Session, select
 
 from .errors import Forbidden, NotFound
-from .models import Annotation, Document, Project, User
+from .models import Annotation, Document, Project, ProjectMember, User
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -178,28 +178,72 @@ def session() -> Session:
     return g.db_session
 
 
-# --- load-or-abort helpers: existence and permission in one place -------------------
+# --- access: existence and permission in one place -----------------------------------
+#
+# Admins see every project; leads and annotators only the projects they are members of
+# (ProjectMember). A project, or a document of a project, that the caller may not see is
+# answered exactly like one that does not exist (404), so ids reveal nothing. Lead-only
+# actions also need the lead or admin role (403, asked only of members).
 
-def get_project_or_404(project_id: int, user: User) -> Project:
+_IS_MEMBER = text("SELECT 1 FROM project_members WHERE project_id = :p AND user_id = :u")
+
+
+def can_access(user: User, project_id: int) -> bool:
+    if user.is_admin:
+        return True
+    found = session().connection().execute(_IS_MEMBER, {"p": project_id, "u": user.id}).first()
+    return found is not None
+
+
+def accessible_projects(user: User):
+    """A Project query of what the caller may see (admins: everything), in id order."""
+    query = select(Project).order_by(Project.id)
+    if not user.is_admin:
+        query = query.where(Project.id.in_(
+            select(ProjectMember.project_id).where(ProjectMember.user_id == user.id)))
+    return query
+
+
+def require_lead(user: User) -> None:
+    if not user.is_lead:
+        raise Forbidden("Only a lead or an admin may do that.")
+
+
+def get_project_or_404(project_id: int, user: User, *, lead: bool = False) -> Project:
+    """The project, if it exists and the caller may see it (404 otherwise); ``lead=True``
+    also requires the lead or admin role (403)."""
     project = session().get(Project, project_id)
-    if project is None:
+    if project is None or not can_access(user, project.id):
         raise NotFound(f"Project {project_id} does not exist.")
+    if lead:
+        require_lead(user)
     return project
 
 
-_DOCUMENT = text("SELECT id, project_id, external_id, text, meta, content_hash, tokens, created_at "
-                 "FROM documents WHERE id = :id").columns(
+_DOCUMENT = text("SELECT d.id, d.project_id, d.external_id, d.text, d.meta, d.content_hash, "
+                 "d.tokens, d.created_at, (SELECT COUNT(*) FROM project_members m "
+                 "WHERE m.project_id = d.project_id AND m.user_id = :u) AS member "
+                 "FROM documents d WHERE d.id = :id").columns(
     column("id", Integer), column("project_id", Integer), column("external_id", String),
     column("text", Text), column("meta", JSON), column("content_hash", String), column("tokens", JSON),
-    column("created_at", DateTime(timezone=True)))
+    column("created_at", DateTime(timezone=True)), column("member", Integer))
 
 
-def get_document_or_404(document_id: int, user: User) -> Document:
-    """A detached, read-only Document (hot path: every annotation read and save loads one)."""
-    row = session().connection().execute(_DOCUMENT, {"id": document_id}).first()
-    if row is None:
+def get_document_or_404(document_id: int, user: User, *, lead: bool = False) -> Document:
+    """The document, if it exists and the caller may see its project (404 otherwise);
+    ``lead=True`` also requires the lead or admin role (403).
+
+    A detached, read-only Document (hot path: every annotation read and save loads one,
+    with the membership check in the same statement).
+    """
+    row = session().connection().execute(_DOCUMENT, {"id": document_id, "u": user.id}).first()
+    if row is None or not (row.member or user.is_admin):
         raise NotFound(f"Document {document_id} does not exist.")
-    return Document.model_construct(**row._mapping)
+    if lead:
+        require_lead(user)
+    fields = dict(row._mapping)
+    del fields["member"]
+    return Document.model_construct(**fields)
 
 
 def get_user_by_name_or_404(username: str) -> User:
@@ -209,16 +253,11 @@ def get_user_by_name_or_404(username: str) -> User:
     return user
 
 
-def require_lead(user: User) -> None:
-    if not user.is_lead:
-        raise Forbidden("Only a lead or an admin may do that.")
-
-
 def default_database_url(data_dir: str) -> str:
     return "sqlite:///" + os.path.abspath(os.path.join(data_dir, "annotator.db"))
 
 
 __all__ = [
-    "Annotation", "Database", "get_db", "session", "migrate", "init_app",
-    "get_project_or_404", "get_document_or_404", "require_lead",
+    "Annotation", "Database", "get_db", "session", "migrate", "init_app", "can_access",
+    "accessible_projects", "get_project_or_404", "get_document_or_404", "require_lead",
 ]

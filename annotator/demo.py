@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from .importing import decode_upload, import_records
+from .members import add_member
 from .models import Project, User
 from .projects import create_project
 from .users import create_user, generate_password, set_password
@@ -22,7 +23,8 @@ def corpus_files() -> list[Path]:
 
 
 def load_demo(s: Session) -> tuple[Project, dict[str, tuple[str, str]]]:
-    """Create the project (once) and the demo users; every call sets fresh one-time passwords."""
+    """Create the project (once) and the demo users, all three its members; every call sets
+    fresh one-time passwords."""
     project = s.execute(select(Project).where(Project.name == DEMO_NAME)).scalar_one_or_none()
     if project is None:
         guidelines = (DATA / "guidelines-news.md").read_text(encoding="utf-8")
@@ -36,8 +38,9 @@ def load_demo(s: Session) -> tuple[Project, dict[str, tuple[str, str]]]:
         pw = generate_password()
         user = s.execute(select(User).where(User.username == name)).scalar_one_or_none()
         if user is None:
-            create_user(s, name, role, pw)
+            user = create_user(s, name, role, pw)
         else:
             set_password(s, user, pw)
+        add_member(s, project, user)
         passwords[name] = (role, pw)
     return project, passwords

@@ -52,6 +52,16 @@ class Invalid(AnnotatorError):
     status = 422
 
 
+class TooManyRequests(AnnotatorError):
+    """Rate-limited (429); the response carries Retry-After."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int, details: list | None = None):
+        super().__init__(message, details or [{"retry_after": retry_after}])
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 def error_body(message: str, status: int, details: list | None = None) -> dict:
     return {"ok": False, "error": message, "status": status, "details": details or []}
 
@@ -73,13 +83,15 @@ _HTTP_MESSAGES = {
     404: "Nothing is here.",
     405: "This method is not allowed here.",
     413: "The request body is larger than the configured limit.",
+    429: "Too many requests; try again later.",
 }
 
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(AnnotatorError)
     def _annotator_error(e: AnnotatorError):
-        return respond(e.message, e.status, e.details)
+        body, status = respond(e.message, e.status, e.details)
+        return body, status, getattr(e, "headers", {})
 
     @app.errorhandler(HTTPException)
     def _http_error(e: HTTPException):

@@ -142,9 +142,3 @@ def majority_spans(annotations: list[list[dict]]) -> list[dict]:
             keep.setdefault(key, sp)
     return [keep[k] for k in sorted(votes) if votes[k] * 2 > n]
 
-
-def find_project_or_404(s: Session, pid: int) -> Project:
-    p = s.get(Project, pid)
-    if p is None:
-        raise NotFound(f"Project {pid} does not exist.")
-    return p

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, CheckConstraint, Column, DateTime, ForeignKey, Integer, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON, CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, Text, UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -40,6 +42,10 @@ class User(SQLModel, table=True):
     @property
     def is_lead(self) -> bool:
         return self.role in ("lead", "admin")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
     @property
     def is_person(self) -> bool:
@@ -219,3 +225,41 @@ class GoldDecision(SQLModel, table=True):
     overruled: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     decided_by: int = Field(sa_column=Column(Integer, ForeignKey("users.id"), nullable=False))
     decided_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+# --- security: project membership and log-in throttling (issue 6) ----------------------
+
+class ProjectMember(SQLModel, table=True):
+    """A lead or annotator who may see and work on a project (admins see every project).
+
+    The rule that reads this table lives in db.can_access; nothing else decides access.
+    """
+
+    __tablename__ = "project_members"
+    __table_args__ = (
+        UniqueConstraint("project_id", "user_id", name="uq_project_members_project_user"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(sa_column=Column(Integer, ForeignKey("projects.id", ondelete="CASCADE"),
+                                             nullable=False, index=True))
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"),
+                                          nullable=False, index=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class LoginFailure(SQLModel, table=True):
+    """One failed log-in: counted per (username, client address) and per address over a window.
+
+    Kept in the database so the limit holds across worker processes; rows older than the
+    window are deleted as new failures arrive, and a successful log-in deletes its pair's.
+    """
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_ip_failed_at", "ip", "failed_at"),
+        Index("ix_login_failures_username_ip", "username", "ip"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64)  # as typed (cut to 64), whether or not such a user exists
+    ip: str = Field(max_length=64)
+    failed_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False, index=True))

@@ -8,7 +8,8 @@ from sqlmodel import Session, select
 
 from .bodies import check_object
 from .errors import Conflict, Invalid, NotFound
-from .models import Label, Project
+from .members import add_member
+from .models import Label, Project, User
 from .spans import KINDS, LabelSpec
 
 STANCE = {"values": ["favor", "against", "neutral"], "required": True}
@@ -106,7 +107,7 @@ PROJECT_FIELDS = {"name": (str,), "language": (str,), "guidelines": (str,), "k":
                   "labels": (list,), "label_set": (str,)}
 
 
-def project_from_body(s: Session, body) -> Project:
+def project_from_body(s: Session, body, creator: User | None = None) -> Project:
     """Create a project from an API body: ``labels`` (a label set) or ``label_set`` (a name)."""
     check_object(body, PROJECT_FIELDS, required=("name",))
     if "labels" in body and "label_set" in body:
@@ -115,11 +116,12 @@ def project_from_body(s: Session, body) -> Project:
     return create_project(s, body["name"], language=body.get("language", "en"),
                           guidelines=body.get("guidelines", ""), k=body.get("k", 2),
                           label_set=body["labels"] if "labels" in body
-                          else body.get("label_set", "news"))
+                          else body.get("label_set", "news"), creator=creator)
 
 
 def create_project(s: Session, name: str, *, language: str = "en", guidelines: str = "", k: int = 2,
-                   label_set: str | list = "news") -> Project:
+                   label_set: str | list = "news", creator: User | None = None) -> Project:
+    """A new project with its labels; ``creator`` (a lead or admin) becomes its first member."""
     name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > 200:
         raise Invalid("A project needs a name of 1-200 characters.", [{"field": "name"}])
@@ -145,6 +147,8 @@ def create_project(s: Session, name: str, *, language: str = "en", guidelines: s
     for lab in labels:
         s.add(Label(project_id=project.id, **lab))
     s.flush()
+    if creator is not None:
+        add_member(s, project, creator)
     return project
 
 

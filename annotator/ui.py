@@ -5,18 +5,18 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
-from sqlalchemy import select
 
-from . import auth, db
+from . import auth, db, ratelimit
 from .annotations import progress
-from .models import Project
+from .errors import TooManyRequests, wants_json
 from .users import authenticate
 
 bp = Blueprint("ui", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    if not target:
+    """Only a path on this site: browsers read "/\\host" as "//host", so no backslashes."""
+    if not target or "\\" in target or any(ord(ch) < 32 for ch in target):
         return url_for("ui.home")
     parts = urlparse(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
@@ -26,14 +26,26 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
-    if request.method == "POST":
-        user = authenticate(db.session(), request.form.get("username", ""), request.form.get("password", ""))
-        if user is not None:
-            auth.login_user(user)
-            return redirect(_safe_next(request.args.get("next")))
-        error = "Wrong username or password."
-    return render_template("login.html", error=error), (401 if error else 200)
+    """The log-in form; failures are rate-limited (ratelimit.py) before the password is checked."""
+    if request.method == "GET":
+        return render_template("login.html", error=None)
+    s = db.session()
+    username, ip = request.form.get("username", ""), ratelimit.client_address()
+    wait = ratelimit.retry_after(s, username, ip)
+    if wait:
+        message = ratelimit.wait_message(wait)
+        if wants_json():
+            raise TooManyRequests(message, wait)
+        return render_template("login.html", error=message), 429, {"Retry-After": str(wait)}
+    user = authenticate(s, username, request.form.get("password", ""))
+    if user is None:
+        ratelimit.record_failure(s, username, ip)
+        s.commit()
+        return render_template("login.html", error="Wrong username or password."), 401
+    ratelimit.clear(s, username, ip)
+    s.commit()
+    auth.login_user(user)
+    return redirect(_safe_next(request.args.get("next")))
 
 
 @bp.post("/logout")
@@ -50,6 +62,6 @@ def health():
 @bp.get("/")
 def home():
     s = db.session()
-    projects = s.execute(select(Project).order_by(Project.id)).scalars().all()
+    projects = s.execute(db.accessible_projects(g.user)).scalars().all()
     rows = [(p, progress(s, p, g.user)) for p in projects]
     return render_template("home.html", rows=rows)

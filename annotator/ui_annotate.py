@@ -18,6 +18,7 @@ from . import db
 from .errors import AnnotatorError
 from .export_records import export_labels
 from .importing import import_records, read_files
+from .members import members
 from .models import Annotation, Document, User
 from .projects import project_labels
 
@@ -46,7 +47,7 @@ def annotate_document(pid: int, did: int):
 
 
 def _user_progress(s, project) -> list[dict]:
-    """Every person with work in the project (or any annotator), with counts by status."""
+    """The project's members and everyone else with work in it, with counts by status."""
     rows = s.execute(
         select(Annotation.user_id, Annotation.status, func.count())
         .join(Document, Document.id == Annotation.document_id)
@@ -55,13 +56,15 @@ def _user_progress(s, project) -> list[dict]:
     counts: dict[int, dict] = {}
     for uid, status, n in rows:
         counts.setdefault(uid, {})[status] = n
-    users = s.execute(select(User).where(User.role != "system").order_by(User.username)).scalars()
+    member_ids = {u.id for u in members(s, project)}
+    users = s.execute(select(User).where(User.role != "system",
+                                         User.id.in_(member_ids | set(counts)))
+                      .order_by(User.username)).scalars()
     out = []
     for u in users:
         c = counts.get(u.id, {})
-        if not c and u.role != "annotator":
-            continue
         out.append({"username": u.username, "role": u.role, "active": u.active,
+                    "member": u.id in member_ids,
                     "submitted": c.get("submitted", 0), "in_progress": c.get("in_progress", 0),
                     "skipped": c.get("skipped", 0)})
     return out
@@ -89,8 +92,7 @@ def project_page(pid: int):
 @bp.post("/projects/<int:pid>/import")
 def import_files(pid: int):
     """Upload .txt (one document each), .jsonl/.json or .csv files; all of them or nothing."""
-    db.require_lead(g.user)
-    project = db.get_project_or_404(pid, g.user)
+    project = db.get_project_or_404(pid, g.user, lead=True)
     files = [f for f in request.files.getlist("files") if f and f.filename]
     if not files:
         return _project_page(project, error="Choose at least one .txt, .jsonl or .csv file.", status=400)

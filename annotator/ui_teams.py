@@ -14,13 +14,11 @@ bp = Blueprint("ui_teams", __name__)
 
 @bp.get("/projects/<int:pid>/report")
 def report(pid: int):
-    db.require_lead(g.user)
-    return render_template("report.html", project=db.get_project_or_404(pid, g.user))
+    return render_template("report.html", project=db.get_project_or_404(pid, g.user, lead=True))
 
 
 @bp.get("/documents/<int:did>/adjudicate")
 def adjudicate(did: int):
-    db.require_lead(g.user)
-    doc = db.get_document_or_404(did, g.user)
+    doc = db.get_document_or_404(did, g.user, lead=True)
     return render_template("adjudicate.html", doc=doc,
                            project=db.get_project_or_404(doc.project_id, g.user))

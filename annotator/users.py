@@ -66,7 +66,9 @@ def set_password(s: Session, user: User, password: str) -> None:
 
 
 def authenticate(s: Session, username: str, password: str) -> User | None:
-    user = s.exec(select(User).where(User.username == username)).first()
+    # A name no user can have (e.g. with a NUL, which PostgreSQL refuses) is not looked up.
+    ok_name = bool(USERNAME_RE.match(username or ""))
+    user = s.exec(select(User).where(User.username == username)).first() if ok_name else None
     if user is None or not user.password_hash or not user.active or user.role == SYSTEM_ROLE:
         check_password_hash(_dummy(), password or "")
         return None

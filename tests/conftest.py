@@ -84,24 +84,55 @@ class Api:
     def put(self, path, body=None, **kw):
         return self._call("put", path, body, **kw)
 
+    def patch(self, path, body=None, **kw):
+        return self._call("patch", path, body, **kw)
+
+    def delete(self, path, **kw):
+        return self._call("delete", path, **kw)
+
 
 class Helper:
-    """Verbs so tests read like use: h.user("alice"), h.project(), h.save(doc, alice, spans)."""
+    """Verbs so tests read like use: h.user("alice"), h.project(), h.save(doc, alice, spans).
+
+    Membership: only members (and admins) can see a project. So that tests stay short, the
+    helper makes everyone it creates a member of everything it creates, whatever the order:
+    ``h.project()`` (and ``h.demo()``) makes every person made by ``h.user()`` so far a
+    member, and ``h.user()`` makes the new user a member of every project the helper made so
+    far. Say who instead with ``h.project(members=[alice])`` (``members=[]``: nobody) and
+    ``h.user("eve", member_of=[])`` (or a list of projects). Projects created through the
+    API or the CLI are not the helper's: there the API's own rules apply (the creating lead
+    becomes a member) and the CLI adds nobody.
+    """
 
     def __init__(self, app):
         self.app = app
         self.db = app.extensions["annotator.db"]
+        self.users: list = []
+        self.projects: list = []
 
     def session(self):
         return self.db.session()
 
-    def user(self, name: str, role: str = "annotator", password: str = PASSWORD):
+    def add_members(self, project, users) -> None:
+        from annotator.members import add_member
+        from annotator.models import Project, User
+
+        with self.session() as s:
+            p = s.get(Project, project.id)
+            for u in users:
+                add_member(s, p, s.get(User, u.id))
+            s.commit()
+
+    def user(self, name: str, role: str = "annotator", password: str = PASSWORD, member_of=None):
         from annotator.users import create_user
 
         with self.session() as s:
             u = create_user(s, name, role, password)
             s.commit()
-            return u
+        for p in self.projects if member_of is None else member_of:
+            self.add_members(p, [u])
+        self.users.append(u)
+        return u
 
     def token(self, user) -> str:
         from annotator.users import create_token
@@ -114,13 +145,15 @@ class Helper:
     def api(self, user) -> Api:
         return Api(self.app.test_client(), self.token(user))
 
-    def project(self, name: str = "Test project", **kw):
+    def project(self, name: str = "Test project", members=None, **kw):
         from annotator.projects import create_project
 
         with self.session() as s:
             p = create_project(s, name, **kw)
             s.commit()
-            return p
+        self.add_members(p, self.users if members is None else members)
+        self.projects.append(p)
+        return p
 
     def docs(self, project, records: list[dict]) -> list:
         from annotator.importing import import_records
@@ -133,12 +166,16 @@ class Helper:
                                   .order_by(Document.id)).scalars())
 
     def demo(self):
+        """The demo project (its lead, alice and bob are members), plus the helper's users."""
         from annotator.demo import load_demo
 
         with self.session() as s:
             project, _ = load_demo(s)
             s.commit()
-            return project
+        self.add_members(project, self.users)
+        if all(p.id != project.id for p in self.projects):
+            self.projects.append(project)
+        return project
 
     def counts(self) -> dict:
         """Row counts of every table: 'the database is unchanged' means equal counts."""

@@ -52,8 +52,10 @@ def test_lead_creates_project_with_default_labels(h, world):
     assert [lab["name"] for lab in body["labels"]] == ["PERSON", "ORG", "MONEY", "CLAIM"]
     claim = body["labels"][3]
     assert claim["kind"] == "span" and claim["attributes"]["stance"]["required"] is True
-    status, listing = world["api"]["alice"].get(f"{URL}/projects")
+    status, listing = world["api"]["lena"].get(f"{URL}/projects")  # the creator is a member
     assert status == 200 and listing["total"] == 2 and listing["page"] == 1
+    status, listing = world["api"]["alice"].get(f"{URL}/projects")  # alice is not, yet
+    assert status == 200 and [p["name"] for p in listing["items"]] == ["News"]
 
 
 def test_annotator_cannot_create_projects_or_import(h, world):

@@ -73,3 +73,54 @@
 
   document.addEventListener('alpine:init', function () { window.Alpine.data('projectDocs', projectDocs); });
 })();
+
+/* The members form of the lead's project page: POST / DELETE /api/v1/projects/<pid>/members,
+ * then a reload (the table with everyone's progress is rendered by the server). */
+(function () {
+  'use strict';
+
+  function csrf() {
+    var m = document.querySelector('meta[name="csrf-token"]');
+    return m ? m.content : '';
+  }
+
+  function projectMembers() {
+    return {
+      names: '', busy: false, error: '',
+      init: function () {
+        var self = this;
+        this.base = this.$el.dataset.api + '/projects/' + this.$el.dataset.projectId + '/members';
+        this.$el.addEventListener('click', function (e) {
+          var b = e.target.closest('button[data-member-remove], button[data-member-add]');
+          if (!b) return;
+          if (b.dataset.memberRemove) self.send('DELETE', '/' + encodeURIComponent(b.dataset.memberRemove));
+          else self.send('POST', '', { usernames: [b.dataset.memberAdd] });
+        });
+      },
+      add: function (e) {
+        if (e && e.preventDefault) e.preventDefault();
+        var names = this.names.split(/[\s,]+/).filter(Boolean);
+        if (!names.length) { this.error = 'Type at least one username.'; return; }
+        this.send('POST', '', { usernames: names });
+      },
+      send: function (method, path, body) {
+        var self = this;
+        var opts = { method: method, credentials: 'same-origin',
+                     headers: { 'X-CSRF-Token': csrf(), Accept: 'application/json' } };
+        if (body) { opts.headers['Content-Type'] = 'application/json'; opts.body = JSON.stringify(body); }
+        this.busy = true;
+        this.error = '';
+        fetch(this.base + path, opts)
+          .then(function (r) { return r.json().then(function (d) { return [r.status, d]; }); })
+          .then(function (res) {
+            self.busy = false;
+            if (res[0] !== 200) { self.error = res[1].error || 'The change was refused.'; return; }
+            window.location.reload();
+          })
+          .catch(function (err) { self.busy = false; self.error = 'Could not reach the server: ' + err.message; });
+      },
+    };
+  }
+
+  document.addEventListener('alpine:init', function () { window.Alpine.data('projectMembers', projectMembers); });
+})();

@@ -346,17 +346,10 @@ def test_stale_second_tab_gets_the_conflict_and_loses_nothing(context, live, dem
 
 
 def test_queue_empty_message(page, live, demo):
-    from annotator.models import Project
-
-    with demo.h.session() as s:  # a project with no documents
-        from annotator.projects import create_project
-        p = create_project(s, "Empty")
-        s.commit()
-        pid = p.id
+    pid = demo.h.project("Empty").id  # a project with no documents; ann is a member
     login(page, live.url, "ann")
     page.goto(f"{live.url}/projects/{pid}/annotate")
     expect(page.get_by_test_id("queue-empty")).to_be_visible()
-    del Project
 
 
 def test_misaligned_span_is_marked_at_once_and_the_word_list_fixes_it(page, live, h):
