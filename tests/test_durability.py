@@ -371,7 +371,7 @@ class Stream:
                 status, body = self.clients[i].put(
                     f"/api/v1/documents/{self.docs[i].id}/annotation",
                     {"spans": spans, "version": version})
-            except OSError as e:
+            except (OSError, http.client.HTTPException) as e:  # killed mid-answer: not acknowledged
                 self.cut_off.append((i, repr(e)))
                 return
             self.in_flight[i] = False
