@@ -30,6 +30,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     from .api_teams import bp as api_teams_bp
     from .ui_teams import bp as ui_teams_bp
 
+    # Configure the ORM mappers now, not on the first query: request code builds detached
+    # models (User.model_construct) before any query, which fails on unconfigured mappers,
+    # and under gunicorn's preload this work is done once in the master and shared.
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()
     db.init_app(app)
     errors.init_app(app)
     auth.init_app(app)

@@ -14,10 +14,12 @@ import re
 from pathlib import Path
 
 from flask import Flask, current_app, g, request
-from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, column, create_engine, event, inspect, text
+from sqlalchemy import JSON, DateTime, Engine, create_engine, event, inspect, text
 from sqlmodel import Session, select
 
 from .errors import Forbidden, NotFound
+from .fastsql import Statement
+from .writelock import connection_factory
 from .models import Annotation, Document, Project, User
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -31,9 +33,14 @@ def is_sqlite(url: str) -> bool:
 def make_engine(url: str, *, immediate: bool = False, busy_ms: int = 30000) -> Engine:
     if not is_sqlite(url):
         return create_engine(url, pool_pre_ping=True, future=True)
+    connect_args = {"timeout": busy_ms / 1000, "check_same_thread": False}
+    db_path = None
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": busy_ms / 1000, "check_same_thread": False})
+        db_path = url.removeprefix("sqlite:///").split("?", 1)[0]
+        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        if immediate:  # writers queue on a file lock, woken at once (writelock.py)
+            connect_args["factory"] = connection_factory(os.path.abspath(db_path), busy_ms / 1000)
+    engine = create_engine(url, connect_args=connect_args)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record):
@@ -47,7 +54,11 @@ def make_engine(url: str, *, immediate: bool = False, busy_ms: int = 30000) -> E
 
     @event.listens_for(engine, "begin")
     def _begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        dbapi_conn = conn.connection.dbapi_connection
+        if immediate and hasattr(dbapi_conn, "begin_write"):
+            dbapi_conn.begin_write("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
@@ -171,19 +182,18 @@ def get_project_or_404(project_id: int, user: User) -> Project:
     return project
 
 
-_DOCUMENT = text("SELECT id, project_id, external_id, text, meta, content_hash, tokens, created_at "
-                 "FROM documents WHERE id = :id").columns(
-    column("id", Integer), column("project_id", Integer), column("external_id", String),
-    column("text", Text), column("meta", JSON), column("content_hash", String), column("tokens", JSON),
-    column("created_at", DateTime(timezone=True)))
+_DOCUMENT = Statement("SELECT id, project_id, external_id, text, meta, content_hash, tokens, created_at "
+                      "FROM documents WHERE id = :id",
+                      results={4: JSON(), 6: JSON(), 7: DateTime(timezone=True)})
+_DOCUMENT_FIELDS = ("id", "project_id", "external_id", "text", "meta", "content_hash", "tokens", "created_at")
 
 
 def get_document_or_404(document_id: int, user: User) -> Document:
     """A detached, read-only Document (hot path: every annotation read and save loads one)."""
-    row = session().connection().execute(_DOCUMENT, {"id": document_id}).first()
+    row = _DOCUMENT.first(session().connection(), {"id": document_id})
     if row is None:
         raise NotFound(f"Document {document_id} does not exist.")
-    return Document.model_construct(**row._mapping)
+    return Document.model_construct(**dict(zip(_DOCUMENT_FIELDS, row)))
 
 
 def get_user_by_name_or_404(username: str) -> User:
