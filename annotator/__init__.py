@@ -6,10 +6,10 @@ Importing the package does nothing else: no database, no spaCy.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from flask import Flask
-
-from .config import load_config
+if TYPE_CHECKING:
+    from flask import Flask
 
 PACKAGE_DIR = Path(__file__).parent
 
@@ -20,7 +20,11 @@ def _asset_dir(name: str) -> str:
     return str(bundled if bundled.is_dir() else PACKAGE_DIR.parent / name)
 
 
-def create_app(overrides: dict | None = None) -> Flask:
+def create_app(overrides: dict | None = None) -> "Flask":
+    from flask import Flask
+
+    from .config import load_config
+
     app = Flask(__name__, static_folder=_asset_dir("static"), template_folder=_asset_dir("templates"))
     app.config.update(load_config(overrides))
 

@@ -13,19 +13,21 @@ from .models import (
     STATUSES, SYSTEM_ROLE, Annotation, AnnotationVersion, Document, Label, Project, Reservation,
     Span, User, utcnow,
 )
-from .fastsql import Statement
+from .fastsql import Statement, connection_of
 from .spans import LabelSpec, SpanErrors, validate_spans
 
 BODY_KEYS = {"spans", "version", "status", "skip_reason"}
 
 
-def spans_of(s: Session, annotation_id: int) -> list[dict]:
-    rows = s.execute(
-        select(Span.start, Span.end, Label.name, Span.attributes)
-        .join(Label, Label.id == Span.label_id)
-        .where(Span.annotation_id == annotation_id)
-        .order_by(Span.start, Span.end, Label.name)
-    ).all()
+_SPANS_OF = Statement('SELECT s."start", s."end", l.name, s.attributes FROM spans s '
+                      "JOIN labels l ON l.id = s.label_id WHERE s.annotation_id = :a "
+                      'ORDER BY s."start", s."end", l.name', results={3: JSON()})
+_STATE = Statement("SELECT id, version, status, skip_reason, updated_at FROM annotations "
+                   "WHERE document_id = :d AND user_id = :u", results={4: DateTime(timezone=True)})
+
+
+def spans_of(s, annotation_id: int) -> list[dict]:
+    rows = _SPANS_OF.all(connection_of(s), {"a": annotation_id})
     return [{"start": a, "end": b, "label": lab, "attributes": attrs or {}} for a, b, lab, attrs in rows]
 
 
@@ -34,12 +36,15 @@ def find_annotation(s: Session, document_id: int, user_id: int) -> Annotation | 
         Annotation.document_id == document_id, Annotation.user_id == user_id)).scalar_one_or_none()
 
 
-def annotation_state(s: Session, doc: Document, user: User) -> dict:
-    ann = find_annotation(s, doc.id, user.id)
-    if ann is None:
+def annotation_state(s, doc: Document, user: User) -> dict:
+    """``s``: a Session or a read-only db.reader() (two statements either way)."""
+    conn = connection_of(s)
+    row = _STATE.first(conn, {"d": doc.id, "u": user.id})
+    if row is None:
         return {"spans": [], "version": 0, "status": None}
-    return {"spans": spans_of(s, ann.id), "version": ann.version, "status": ann.status,
-            "skip_reason": ann.skip_reason, "updated_at": ann.updated_at.isoformat()}
+    ann_id, version, status, skip_reason, updated_at = row
+    return {"spans": spans_of(conn, ann_id), "version": version, "status": status,
+            "skip_reason": skip_reason, "updated_at": updated_at.isoformat()}
 
 
 def check_body(body) -> tuple[list, int, str | None, str | None]:
@@ -95,24 +100,27 @@ _RESERVE = Statement("INSERT INTO reservations (document_id, user_id, touched_at
 _RELEASE = Statement("DELETE FROM reservations WHERE document_id = :d AND user_id = :u")
 
 
-def labels_for(s: Session, project_id: int) -> tuple[dict[str, LabelSpec], dict[str, int]]:
-    rows = _LABELS.all(s.connection(), {"p": project_id})
+def labels_for(s, project_id: int) -> tuple[dict[str, LabelSpec], dict[str, int]]:
+    rows = _LABELS.all(connection_of(s), {"p": project_id})
     specs = {name: LabelSpec(name, kind, attrs or {}) for _id, name, kind, attrs in rows}
     return specs, {name: id_ for id_, name, _k, _a in rows}
 
 
-def save_annotation(s: Session, doc: Document, user: User, body, saved_by: User | None = None) -> dict:
+def save_annotation(s: Session, doc: Document, user: User, body, saved_by: User | None = None,
+                    reader=None) -> dict:
     """Validate everything, then write the new version and its history row; raise on any error.
 
     ``saved_by`` is who wrote it when that is not the owner (a lead saving the gold user's).
+    ``reader`` (a read Session or db.reader()) loads the label set, so that validation happens before the
+    write transaction starts (on SQLite it is the one-writer-at-a-time section).
     """
     spans_in, version, status, skip_reason = check_body(body)
-    conn = s.connection()
-    specs, label_ids = labels_for(s, doc.project_id)
+    specs, label_ids = labels_for(reader or s, doc.project_id)
     try:
         spans = validate_spans(doc.text, spans_in, specs)
     except SpanErrors as e:
         raise Invalid(str(e), e.details) from None
+    conn = s.connection()
     now = utcnow()
     key = {"d": doc.id, "u": user.id}
     row = _FIND.first(conn, key)

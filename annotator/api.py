@@ -10,11 +10,12 @@ from sqlalchemy import func, or_, select
 from . import db
 from .annotations import annotation_state, find_annotation, history, next_document, progress, save_annotation
 from .errors import BadRequest, Forbidden, Invalid, NotFound
-from .importing import decode_upload, import_records, parse_json_or_jsonl
+from .importing import import_records, parse_json_upload
 from .models import Annotation, Document, Project, User
 from .projects import create_project, project_json, project_labels
 from .routing import check_can_read
 from .security import render_markdown
+from .tokenize_job import kick_for_app
 from .users import get_user
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -102,10 +103,10 @@ def post_documents(pid: int):
     db.require_lead(g.user)
     s = db.session()
     p = db.get_project_or_404(pid, g.user)
-    body = decode_upload(request.get_data(), "the request body")
-    result = import_records(s, p, parse_json_or_jsonl(body, "the request body"),
+    result = import_records(s, p, parse_json_upload(request.get_data(), "the request body"),
                             current_app.config["MAX_DOCUMENT_CHARS"])
     s.commit()
+    kick_for_app(current_app)  # tokenizing happens in the background (tokenize_job.py)
     return jsonify({"ok": True, **result}), 201
 
 
@@ -146,12 +147,15 @@ def list_documents(pid: int):
 
 @bp.get("/documents/<int:did>")
 def get_document(did: int):
-    return doc_json(db.get_document_or_404(did, g.user))
+    doc = db.get_document_or_404(did, g.user)
+    if doc.tokens is None:
+        kick_for_app(current_app, min_interval=10)  # opened before its tokens were stored
+    return doc_json(doc)
 
 
 @bp.get("/projects/<int:pid>/next")
 def next_doc(pid: int):
-    s = db.session()
+    s = db.write_session()  # a GET that writes (the reservation): take the write lock up front
     p = db.get_project_or_404(pid, g.user)
     doc = next_document(s, p, g.user)
     s.commit()  # the reservation
@@ -178,7 +182,7 @@ def _target_user(doc: Document) -> User:
 @bp.get("/documents/<int:did>/annotation")
 def get_annotation(did: int):
     doc = db.get_document_or_404(did, g.user)
-    return annotation_state(db.session(), doc, _target_user(doc))
+    return annotation_state(db.reader(), doc, _target_user(doc))
 
 
 @bp.put("/documents/<int:did>/annotation")
@@ -187,7 +191,7 @@ def put_annotation(did: int):
     doc = db.get_document_or_404(did, g.user)
     if request.args.get("user") not in (None, g.user.username):
         raise Forbidden("You can save only your own annotation.")
-    out = save_annotation(s, doc, g.user, json_body())
+    out = save_annotation(s, doc, g.user, json_body(), reader=db.reader())
     s.commit()
     return out
 

@@ -86,15 +86,16 @@ def init(app: AppContext):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--access-log", is_flag=True, help="Log every request to stdout.")
 @click.pass_obj
-def serve(app: AppContext, host, port, workers):
+def serve(app: AppContext, host, port, workers, access_log):
     """Serve the web app on a production WSGI server (gunicorn)."""
     from .db import migrate
     from .server import run
 
     conf = app.config()
     migrate(conf["DATABASE_URL"])
-    run(host, port, workers, {"DATABASE_URL": conf["DATABASE_URL"]})
+    run(host, port, workers, {"DATABASE_URL": conf["DATABASE_URL"]}, access_log=access_log)
 
 
 @main.command()
@@ -102,8 +103,9 @@ def serve(app: AppContext, host, port, workers):
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option("--no-serve", is_flag=True, help="Load the demo and exit.")
+@click.option("--access-log", is_flag=True, help="Log every request to stdout.")
 @click.pass_obj
-def demo(app: AppContext, host, port, workers, no_serve):
+def demo(app: AppContext, host, port, workers, no_serve, access_log):
     """Load the demo project (five Korean news articles), print log-ins, then serve."""
     from .demo import load_demo
     from .server import run
@@ -115,7 +117,7 @@ def demo(app: AppContext, host, port, workers, no_serve):
         click.echo(f"  {name:<8} {role:<10} password: {pw}")
     if not no_serve:
         click.echo(f"Open http://{host}:{port}/")
-        run(host, port, workers, {"DATABASE_URL": app.config()["DATABASE_URL"]})
+        run(host, port, workers, {"DATABASE_URL": app.config()["DATABASE_URL"]}, access_log=access_log)
 
 
 @main.group()
@@ -236,6 +238,28 @@ def import_cmd(app: AppContext, project, files):
         result = import_records(s, p, items, app.config()["MAX_DOCUMENT_CHARS"])
     click.echo(f"Imported {result['imported']} documents into {p.name!r} "
                f"({result['with_spans']} with annotations).")
+
+
+@main.command("tokenize")
+@click.argument("project", required=False)
+@click.pass_obj
+def tokenize_cmd(app: AppContext, project):
+    """Store the tokens of every document that has none yet (of PROJECT, or of all projects).
+
+    The server does this in the background after each import; this runs it in the foreground.
+    """
+    from .db import migrate
+    from .projects import find_project
+    from .tokenize_job import run_job
+
+    conf = app.config()
+    migrate(conf["DATABASE_URL"])
+    pid = None
+    if project:
+        with app.session() as s:
+            pid = find_project(s, project).id
+    n = run_job(conf["DATABASE_URL"], conf["DATA_DIR"], pid)
+    click.echo(f"Tokenized {n} documents.")
 
 
 if __name__ == "__main__":  # pragma: no cover  (python -m: run the package's module, with its plug-ins)

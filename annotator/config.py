@@ -22,6 +22,8 @@ SETTINGS: dict[str, tuple[object, type, str]] = {
     "EXPORT_DIR": ("exports", str, "Default output folder of `annotator export`."),
     "SESSION_HOURS": (12, int, "How long a log-in lasts."),
     "SECURE_COOKIES": (False, bool, "Send cookies only over HTTPS (set behind a TLS proxy)."),
+    "BACKGROUND_TOKENIZE": (True, bool, "Under `annotator serve`, tokenize imported documents in a "
+                            "background process."),
 }
 PREFIX = "ANNOTATOR_"
 

@@ -21,6 +21,54 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.types import TypeEngine
 
 
+class RawConnection:
+    """A pooled driver connection outside any SQLAlchemy Session, for read-only look-ups.
+
+    Profile (a save through the WSGI app): a Session of its own for the request's reads
+    cost its construction, BEGIN, ROLLBACK and close, about as much as the look-ups. On
+    SQLite (autocommit at the driver) each statement reads a consistent snapshot of its
+    own; PostgreSQL's driver opens a transaction that the pool rolls back on return.
+    """
+
+    __slots__ = ("engine", "dialect", "dbapi_connection", "_pooled")
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.dialect = engine.dialect
+        self._pooled = engine.raw_connection()
+        self.dbapi_connection = self._pooled.dbapi_connection
+
+    def close(self) -> None:
+        self._pooled.close()
+
+
+def _driver(conn):
+    if isinstance(conn, RawConnection):
+        return conn.dbapi_connection
+    return conn.connection.dbapi_connection
+
+
+def connection_of(source):
+    """A Session's connection (beginning its transaction), or a RawConnection as it is.
+
+    Statements bypass the Session, so its pending ORM changes are flushed first, as the
+    Session's own queries would (autoflush)."""
+    if isinstance(source, (RawConnection, Connection)):
+        return source
+    if source.autoflush and (source.new or source.dirty or source.deleted):
+        source.flush()
+    return source.connection()
+
+
+def _announce(conn, cursor, sql: str, params, many: bool) -> None:
+    """Tell the engine's ``before_cursor_execute`` listeners, as SQLAlchemy's own execution
+    does (the query-count test listens there); nothing is done when nobody listens."""
+    engine = conn.engine
+    if engine.dispatch.before_cursor_execute:
+        engine.dispatch.before_cursor_execute(conn if isinstance(conn, Connection) else None,
+                                              cursor, sql, params, None, many)
+
+
 class Statement:
     """``Statement("SELECT ... WHERE id = :id", now=DateTime(timezone=True))``.
 
@@ -62,14 +110,18 @@ class Statement:
     def cursor(self, conn: Connection, params: dict | None = None):
         """Execute; returns the DBAPI cursor (for rowcount and fetches)."""
         sql, order, procs, _ = self._for(conn.dialect)
-        cur = conn.connection.dbapi_connection.cursor()
-        cur.execute(sql, self._params(order, procs, params or {}))
+        cur = _driver(conn).cursor()
+        params = self._params(order, procs, params or {})
+        _announce(conn, cur, sql, params, False)
+        cur.execute(sql, params)
         return cur
 
     def many(self, conn: Connection, rows: list[dict]) -> None:
         sql, order, procs, _ = self._for(conn.dialect)
-        cur = conn.connection.dbapi_connection.cursor()
-        cur.executemany(sql, [self._params(order, procs, r) for r in rows])
+        cur = _driver(conn).cursor()
+        params = [self._params(order, procs, r) for r in rows]
+        _announce(conn, cur, sql, params, True)
+        cur.executemany(sql, params)
         cur.close()
 
     def _convert(self, row, res):

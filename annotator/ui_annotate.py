@@ -13,9 +13,10 @@ from sqlalchemy import func, select
 
 from . import db
 from .errors import Invalid
-from .importing import decode_upload, import_records, parse_csv, parse_json_or_jsonl
+from .importing import decode_upload, import_records, parse_csv, parse_json_or_jsonl, parse_json_upload
 from .models import Annotation, Document, User
 from .projects import project_labels
+from .tokenize_job import kick_for_app
 
 bp = Blueprint("annotate", __name__)
 
@@ -85,6 +86,8 @@ def project_page(pid: int):
 
 def _records_of(name: str, data: bytes) -> list[tuple[int, object]]:
     suffix = PurePath(name).suffix.lower()
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        return parse_json_upload(data, name)
     text = decode_upload(data, name)
     if suffix == ".txt":
         return [(1, {"id": PurePath(name).stem, "text": text})]
@@ -114,6 +117,7 @@ def import_files(pid: int):
         s = db.session()
         result = import_records(s, project, items, current_app.config["MAX_DOCUMENT_CHARS"])
         s.commit()
+        kick_for_app(current_app)
     except Invalid as e:
         db.session().rollback()
         return _project_page(project, error=e.message, details=e.details, status=422)

@@ -9,7 +9,7 @@ import secrets
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .fastsql import Statement
+from .fastsql import Statement, connection_of
 from .errors import Conflict, Invalid, NotFound
 from .models import GOLD_USER, IMPORT_USER, ROLES, SYSTEM_ROLE, ApiToken, User, utcnow
 
@@ -115,12 +115,13 @@ def _caller(row) -> User | None:
     return User.model_construct(id=row[0], username=row[1], role=row[2], active=bool(row[3]))
 
 
-def user_for_token(s: Session, token: str) -> User | None:
-    return _caller(_BY_TOKEN.first(s.connection(), {"h": _token_hash(token), "yes": True}))
+def user_for_token(s, token: str) -> User | None:
+    """``s``: a Session, or a read-only fastsql.RawConnection (db.reader())."""
+    return _caller(_BY_TOKEN.first(connection_of(s), {"h": _token_hash(token), "yes": True}))
 
 
-def active_user(s: Session, user_id: int) -> User | None:
-    return _caller(_BY_ID.first(s.connection(), {"id": user_id, "yes": True}))
+def active_user(s, user_id: int) -> User | None:
+    return _caller(_BY_ID.first(connection_of(s), {"id": user_id, "yes": True}))
 
 
 def gold_user(s: Session) -> User:
