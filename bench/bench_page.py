@@ -164,9 +164,18 @@ def main() -> int:
     ap.add_argument("--loads", type=int, default=3)
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     args = ap.parse_args()
+    run(args)
+    return 0
+
+
+def run(args) -> dict:
+    """Print the figures and return them (medians in ms) for bench/run_all.py."""
+    import logging
 
     from playwright.sync_api import sync_playwright
     from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
 
     text, spans = make_document(args.chars, args.spans)
     tmp = tempfile.mkdtemp(prefix="annotator-bench-")
@@ -234,13 +243,18 @@ def main() -> int:
             t0 = time.perf_counter()
             page.wait_for_function("() => document.querySelector('[data-testid=save-state]')"
                                    ".textContent.trim() === 'Saved'", timeout=30_000)
-            print(f"autosave of {n_after - len(undo):,} spans settled {1000 * (time.perf_counter() - t0):.0f} ms "
+            autosave = 1000 * (time.perf_counter() - t0)
+            print(f"autosave of {n_after - len(undo):,} spans settled {autosave:.0f} ms "
                   f"after the last key")
             browser.close()
     finally:
         server.shutdown()
         app.extensions["annotator.db"].dispose()
-    return 0
+    med = statistics.median
+    return {"chars": len(text), "spans": len(spans), "open_ms": med(loads), "runs_open_ms": loads,
+            "render_after_scripts_ms": med(renders), "label_key_to_dom_ms": med(tag),
+            "label_key_to_paint_ms": med(tag_frame), "undo_to_paint_ms": med(undo_frame),
+            "tab_to_paint_ms": med(tab_frame), "autosave_settled_ms": autosave}
 
 
 if __name__ == "__main__":
