@@ -6,10 +6,10 @@ Importing the package does nothing else: no database, no spaCy.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from flask import Flask
-
-from .config import load_config
+if TYPE_CHECKING:
+    from flask import Flask
 
 PACKAGE_DIR = Path(__file__).parent
 
@@ -20,7 +20,11 @@ def _asset_dir(name: str) -> str:
     return str(bundled if bundled.is_dir() else PACKAGE_DIR.parent / name)
 
 
-def create_app(overrides: dict | None = None) -> Flask:
+def create_app(overrides: dict | None = None) -> "Flask":
+    from flask import Flask
+
+    from .config import load_config
+
     app = Flask(__name__, static_folder=_asset_dir("static"), template_folder=_asset_dir("templates"))
     app.config.update(load_config(overrides))
     if app.config["BEHIND_PROXY"]:
@@ -35,6 +39,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     from .api_teams import bp as api_teams_bp
     from .ui_teams import bp as ui_teams_bp
 
+    # Configure the ORM mappers now, not on the first query: request code builds detached
+    # models (User.model_construct) before any query, which fails on unconfigured mappers,
+    # and under gunicorn's preload this work is done once in the master and shared.
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()
     db.init_app(app)
     errors.init_app(app)
     auth.init_app(app)

@@ -16,6 +16,7 @@ from .projects import project_from_body, project_json, project_labels
 from .routing import check_can_read
 from .security import render_markdown
 from .tokens import add_words, ensure_tokens, set_words, word_list
+from .tokenize_job import kick_for_app
 from .users import get_user
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -96,6 +97,7 @@ def post_documents(pid: int):
     items, notes = parse_upload(data, "the request body", ".jsonl", fmt, export_labels(s, p))
     result = import_records(s, p, items, current_app.config["MAX_DOCUMENT_CHARS"])
     s.commit()
+    kick_for_app(current_app)  # their tokens, in the background (tokenize_job.py)
     return jsonify({"ok": True, **result, "notes": notes}), 201
 
 
@@ -144,12 +146,15 @@ def doc_for_page(d: Document, project: Project | None = None) -> dict:
 
 @bp.get("/documents/<int:did>")
 def get_document(did: int):
-    return doc_for_page(db.get_document_or_404(did, g.user))
+    doc = db.get_document_or_404(did, g.user)
+    if doc.tokens is None:  # opened before the background job reached it: this one now
+        kick_for_app(current_app, min_interval=10)
+    return doc_for_page(doc)
 
 
 @bp.get("/projects/<int:pid>/next")
 def next_doc(pid: int):
-    s = db.session()
+    s = db.write_session()  # a GET that writes (the reservation): take the write lock up front
     p = db.get_project_or_404(pid, g.user)
     doc = next_document(s, p, g.user)
     s.commit()  # the reservation
@@ -176,7 +181,7 @@ def _target_user(doc: Document) -> User:
 @bp.get("/documents/<int:did>/annotation")
 def get_annotation(did: int):
     doc = db.get_document_or_404(did, g.user)
-    return annotation_state(db.session(), doc, _target_user(doc))
+    return annotation_state(db.reader(), doc, _target_user(doc))
 
 
 @bp.put("/documents/<int:did>/annotation")
@@ -185,7 +190,7 @@ def put_annotation(did: int):
     doc = db.get_document_or_404(did, g.user)
     if request.args.get("user") not in (None, g.user.username):
         raise Forbidden("You can save only your own annotation.")
-    out = save_annotation(s, doc, g.user, json_body())
+    out = save_annotation(s, doc, g.user, json_body(), reader=db.reader())
     s.commit()
     return out
 
@@ -218,6 +223,8 @@ def post_words(pid: int):
     p = db.get_project_or_404(pid, g.user)
     words, added = add_words(s, p, _words_body())
     s.commit()
+    if added:
+        kick_for_app(current_app)  # the project's cleared tokens, in the background
     return {"words": words, "added": added}
 
 
@@ -227,4 +234,5 @@ def put_words(pid: int):
     p = db.get_project_or_404(pid, g.user, lead=True)
     words = set_words(s, p, _words_body())
     s.commit()
+    kick_for_app(current_app)
     return {"words": words}

@@ -9,7 +9,8 @@ spans fall on token boundaries the answer is 422 with the misaligned spans.
 
 Query parameters: ``format``, ``source`` (all | gold | import | majority |
 annotator:NAME), ``include_unfinished`` (1/true), ``dev``, ``seed``,
-``min_aligned``.  Leads and admins only.
+``min_aligned``, ``tokens`` (jsonl only; ``false``: no tokens, nothing tokenized).
+Leads and admins only.
 """
 from __future__ import annotations
 
@@ -60,6 +61,9 @@ def export_project(pid: int):
     labels, lang, words = export_labels(s, p), p.language, export_words(p)
     name = f"project-{p.id}-{source.replace(':', '-')}"
 
+    tokens = request.args.get("tokens", "true").lower() not in ("0", "false", "no", "off")
+    if not tokens and fmt != "jsonl":
+        raise BadRequest("'tokens=false' is only for format=jsonl.", [{"field": "tokens"}])
     if fmt == "jsonl":
         from .exporters import iter_jsonl
 
@@ -67,9 +71,22 @@ def export_project(pid: int):
 
         def generate():
             # Its own read session: the request's is closed once the response starts.
+            # Lines are sent in blocks of ~64 KiB: one write per line was a system call per
+            # record in the server (profiled: a third of a 10,000-line export).
             with database.session(write=False) as rs:
                 project = rs.get(Project, pid)
-                yield from iter_jsonl(iter_records(rs, project, source, unfinished), labels, lang, words)
+                block, size = [], 0
+                records = iter_records(rs, project, source, unfinished, tokens=tokens)
+                for line in iter_jsonl(records, labels, lang, words, tokens=tokens):
+                    if isinstance(line, str):
+                        line = line.encode()
+                    block.append(line)
+                    size += len(line)
+                    if size >= CHUNK:
+                        yield b"".join(block)
+                        block, size = [], 0
+                if block:
+                    yield b"".join(block)
 
         return Response(generate(), mimetype="application/x-ndjson",
                         headers={"Content-Disposition": f'attachment; filename="{name}.jsonl"'})

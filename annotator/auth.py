@@ -55,12 +55,12 @@ def init_app(app: Flask) -> None:
         g.auth = None
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
-            user = user_for_token(db.session(), header[7:].strip())
+            user = user_for_token(db.reader(), header[7:].strip())
             if user is None:
                 raise Unauthorized("The API token is invalid or revoked.")
             g.user, g.auth = user, "token"
         elif "uid" in session:
-            user = active_user(db.session(), session["uid"])
+            user = active_user(db.reader(), session["uid"])
             if user is not None:
                 g.user, g.auth = user, "cookie"
             else:

@@ -88,15 +88,16 @@ def init(app: AppContext):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--access-log", is_flag=True, help="Log every request to stdout.")
 @click.pass_obj
-def serve(app: AppContext, host, port, workers):
+def serve(app: AppContext, host, port, workers, access_log):
     """Serve the web app on a production WSGI server (gunicorn)."""
     from .db import migrate
     from .server import run
 
     conf = app.config()
     migrate(conf["DATABASE_URL"])
-    run(host, port, workers, {"DATABASE_URL": conf["DATABASE_URL"]})
+    run(host, port, workers, {"DATABASE_URL": conf["DATABASE_URL"]}, access_log=access_log)
 
 
 @main.command()
@@ -104,8 +105,9 @@ def serve(app: AppContext, host, port, workers):
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option("--no-serve", is_flag=True, help="Load the demo and exit.")
+@click.option("--access-log", is_flag=True, help="Log every request to stdout.")
 @click.pass_obj
-def demo(app: AppContext, host, port, workers, no_serve):
+def demo(app: AppContext, host, port, workers, no_serve, access_log):
     """Load the demo project (five Korean news articles), print log-ins, then serve."""
     from .demo import load_demo
     from .server import run
@@ -117,7 +119,7 @@ def demo(app: AppContext, host, port, workers, no_serve):
         click.echo(f"  {name:<8} {role:<10} password: {pw}")
     if not no_serve:
         click.echo(f"Open http://{host}:{port}/")
-        run(host, port, workers, {"DATABASE_URL": app.config()["DATABASE_URL"]})
+        run(host, port, workers, {"DATABASE_URL": app.config()["DATABASE_URL"]}, access_log=access_log)
 
 
 @main.command("backup")
@@ -266,31 +268,6 @@ def projects_words(app: AppContext, project, add, remove):
         click.echo(w)
 
 
-@main.command()
-@click.argument("project")
-@click.pass_obj
-def tokenize(app: AppContext, project):
-    """Compute the tokens of PROJECT's documents now, instead of on each one's first open."""
-    from .db import Database
-    from .projects import find_project
-    from .tokens import tokenize_project
-
-    with app.session() as s:
-        p = find_project(s, project)
-    database = Database(app.config()["DATABASE_URL"])
-    try:
-        done = [0]
-
-        def progress(n: int) -> None:
-            done[0] += n
-            click.echo(f"  {done[0]} documents tokenized", err=True)
-
-        n = tokenize_project(database, p, progress=progress)
-    finally:
-        database.dispose()
-    click.echo(f"Tokenized {n} documents of {p.name!r}.")
-
-
 @projects.command("members")
 @click.argument("project")
 @click.option("--add", "add", multiple=True, metavar="NAME",
@@ -343,6 +320,28 @@ def import_cmd(app: AppContext, project, files, fmt):
         click.echo(note)
     click.echo(f"Imported {result['imported']} documents into {p.name!r} "
                f"({result['with_spans']} with annotations).")
+
+
+@main.command("tokenize")
+@click.argument("project", required=False)
+@click.pass_obj
+def tokenize_cmd(app: AppContext, project):
+    """Store the tokens of every document that has none yet (of PROJECT, or of all projects).
+
+    The server does this in the background after each import; this runs it in the foreground.
+    """
+    from .db import migrate
+    from .projects import find_project
+    from .tokenize_job import run_job
+
+    conf = app.config()
+    migrate(conf["DATABASE_URL"])
+    pid = None
+    if project:
+        with app.session() as s:
+            pid = find_project(s, project).id
+    n = run_job(conf["DATABASE_URL"], conf["DATA_DIR"], pid)
+    click.echo(f"Tokenized {n} documents.")
 
 
 if __name__ == "__main__":  # pragma: no cover  (python -m: run the package's module, with its plug-ins)

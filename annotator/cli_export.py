@@ -24,8 +24,10 @@ from .errors import AnnotatorError
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the document split.")
 @click.option("--min-aligned", default=0.99, show_default=True, type=click.FloatRange(0, 1),
               help="Refuse the export when, for any label, fewer spans align with tokens.")
+@click.option("--no-tokens", is_flag=True, help="jsonl only: spans with character offsets, no tokens.")
 @click.pass_obj
-def export_cmd(app: AppContext, project, fmt, out_dir, source, include_unfinished, dev, seed, min_aligned):
+def export_cmd(app: AppContext, project, fmt, out_dir, source, include_unfinished, dev, seed, min_aligned,
+               no_tokens):
     """Export PROJECT (id or name) as jsonl, spacy (DocBin + config.cfg), conll or hf.
 
     Writes export-report.json next to the data: per-label alignment rates and
@@ -40,12 +42,14 @@ def export_cmd(app: AppContext, project, fmt, out_dir, source, include_unfinishe
             out_dir = str(Path(app.config()["EXPORT_DIR"]) / f"project-{p.id}-{source.replace(':', '-')}-{fmt}")
         labels = export_labels(s, p)
         try:
-            report = export(iter_records(s, p, source, include_unfinished), labels, fmt, out_dir,
+            report = export(iter_records(s, p, source, include_unfinished, tokens=not no_tokens), labels,
+                            fmt, out_dir,
                             lang=p.language, words=export_words(p), dev=dev, seed=seed,
-                            min_aligned=min_aligned)
+                            min_aligned=min_aligned, tokens=not no_tokens)
         except ExportError as e:
             raise AnnotatorError(str(e), (e.report or {}).get("misaligned")) from None
-    rates = ", ".join(f"{k} {v['aligned']}/{v['total']}" for k, v in report["labels"].items() if v["total"])
+    rates = ", ".join(f"{k} {v['aligned']}/{v['total']}" for k, v in report["labels"].items()
+                      if v["total"] and "aligned" in v)
     click.echo(f"Exported {report['records']} annotation(s) of {report['documents']} document(s) "
                f"from {p.name!r} as {fmt} into {out_dir}.")
     click.echo(f"Aligned spans: {rates or 'none'}; report: {out_dir}/export-report.json", file=sys.stderr)

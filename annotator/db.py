@@ -9,16 +9,21 @@ is SQLite-only SQL.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 from pathlib import Path
 
+import orjson
 from flask import Flask, current_app, g, request
-from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, column, create_engine, event, inspect, text
+from sqlalchemy import JSON, DateTime, Engine, create_engine, event, inspect, text
 from sqlmodel import Session, select
 
 from .errors import Forbidden, NotFound
+from .checkpoint import ensure_checkpointer
+from .fastsql import RawConnection, Statement, connection_of
 from .models import Annotation, Document, Project, ProjectMember, User
+from .writelock import connection_factory
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -29,12 +34,45 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, immediate: bool = False, busy_ms: int = 30000) -> Engine:
+def json_dumps(value) -> str:
+    """JSON columns are written with orjson (profiled: json.dumps was the largest single cost
+    of writing token lists); values orjson refuses (integers beyond 64 bits) use json."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False)
+
+
+def json_loads(raw):
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:  # e.g. NaN, which json.dumps writes and orjson refuses
+        return json.loads(raw)
+
+
+def make_engine(url: str, *, immediate: bool = False, busy_ms: int = 30000,
+                background_checkpoint: bool = False) -> Engine:
+    """An engine; for SQLite, with the pragmas below on every connection.
+
+    SQLite pragmas (each measured in bench/, see docs/speed.md): ``journal_mode=WAL``
+    (readers never block the writer), ``synchronous=NORMAL`` (no fsync per commit; a commit
+    survives a process crash, the last ones may be lost on power loss), ``foreign_keys=ON``,
+    ``busy_timeout``; with ``background_checkpoint`` (the server) ``wal_autocheckpoint=0``
+    and a checkpoint thread instead (checkpoint.py). Writers queue on a file lock
+    (writelock.py) before ``BEGIN IMMEDIATE``.
+    """
     if not is_sqlite(url):
-        return create_engine(url, pool_pre_ping=True, future=True)
+        return create_engine(url, pool_pre_ping=True, json_serializer=json_dumps,
+                             json_deserializer=json_loads)
+    connect_args = {"timeout": busy_ms / 1000, "check_same_thread": False}
+    db_path = None
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": busy_ms / 1000, "check_same_thread": False})
+        db_path = url.removeprefix("sqlite:///").split("?", 1)[0]
+        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        if immediate:  # writers queue on a file lock, woken at once (writelock.py)
+            connect_args["factory"] = connection_factory(os.path.abspath(db_path), busy_ms / 1000)
+    engine = create_engine(url, connect_args=connect_args, json_serializer=json_dumps,
+                           json_deserializer=json_loads)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record):
@@ -44,11 +82,18 @@ def make_engine(url: str, *, immediate: bool = False, busy_ms: int = 30000) -> E
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cur.execute("PRAGMA synchronous=NORMAL")  # durable in WAL across process crashes
+        if background_checkpoint and db_path:
+            cur.execute("PRAGMA wal_autocheckpoint=0")
+            ensure_checkpointer(os.path.abspath(db_path))
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        dbapi_conn = conn.connection.dbapi_connection
+        if immediate and hasattr(dbapi_conn, "begin_write"):
+            dbapi_conn.begin_write("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
@@ -56,10 +101,11 @@ def make_engine(url: str, *, immediate: bool = False, busy_ms: int = 30000) -> E
 class Database:
     """Owns the engines. Reads use a deferred transaction; writes take the lock at BEGIN."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, background_checkpoint: bool = False):
         self.url = url
-        self.read_engine = make_engine(url)
-        self.write_engine = make_engine(url, immediate=True) if is_sqlite(url) else self.read_engine
+        self.read_engine = make_engine(url, background_checkpoint=background_checkpoint)
+        self.write_engine = (make_engine(url, immediate=True, background_checkpoint=background_checkpoint)
+                             if is_sqlite(url) else self.read_engine)
 
     def session(self, write: bool = True) -> Session:
         return Session(self.write_engine if write else self.read_engine, expire_on_commit=False)
@@ -152,12 +198,14 @@ def init_app(app: Flask) -> None:
     from sqlalchemy.orm import configure_mappers
 
     configure_mappers()
-    app.extensions["annotator.db"] = Database(app.config["DATABASE_URL"])
+    app.extensions["annotator.db"] = Database(app.config["DATABASE_URL"],
+                                              app.config.get("BACKGROUND_CHECKPOINT", False))
 
     def _close(_exc=None):
-        s = g.pop("db_session", None)
-        if s is not None:
-            s.close()
+        for key in ("db_session", "db_write_session", "db_reader"):
+            s = g.pop(key, None)
+            if s is not None:
+                s.close()
 
     # Both: a test's pushed app context can outlive many requests.
     app.teardown_request(_close)
@@ -176,6 +224,39 @@ def session() -> Session:
         write = not has_request_context() or request.method not in SAFE_METHODS
         g.db_session = get_db().session(write=write)
     return g.db_session
+
+
+def reader():
+    """A read-only connection for look-ups that need not be inside the request's write
+    transaction: the caller, the document, the label set (a ``fastsql.RawConnection``;
+    pass it where a Session is accepted by ``fastsql.connection_of``).
+
+    Profile (8 clients saving at once): a state-changing request took SQLite's write lock
+    (BEGIN IMMEDIATE, and the writer file lock) at its first statement, which was the API
+    token look-up, so authentication, the document load and span validation all ran
+    inside the one-writer-at-a-time section. Read through this connection they run in
+    parallel; the write transaction starts when the request first writes.
+    """
+    from flask import has_request_context
+
+    if not has_request_context():
+        return session()
+    conn = g.get("db_reader")
+    if conn is None:
+        conn = g.db_reader = RawConnection(get_db().read_engine)
+    return conn
+
+
+def write_session() -> Session:
+    """A write session even for a GET that changes state (the queue's reservation)."""
+    from flask import has_request_context
+
+    if not has_request_context() or request.method not in SAFE_METHODS:
+        return session()
+    if "db_write_session" not in g:
+        g.db_write_session = get_db().session(write=True)
+    return g.db_write_session
+
 
 
 # --- access: existence and permission in one place -----------------------------------
@@ -220,13 +301,13 @@ def get_project_or_404(project_id: int, user: User, *, lead: bool = False) -> Pr
     return project
 
 
-_DOCUMENT = text("SELECT d.id, d.project_id, d.external_id, d.text, d.meta, d.content_hash, "
-                 "d.tokens, d.created_at, (SELECT COUNT(*) FROM project_members m "
-                 "WHERE m.project_id = d.project_id AND m.user_id = :u) AS member "
-                 "FROM documents d WHERE d.id = :id").columns(
-    column("id", Integer), column("project_id", Integer), column("external_id", String),
-    column("text", Text), column("meta", JSON), column("content_hash", String), column("tokens", JSON),
-    column("created_at", DateTime(timezone=True)), column("member", Integer))
+_DOCUMENT = Statement(
+    "SELECT d.id, d.project_id, d.external_id, d.text, d.meta, d.content_hash, d.tokens, "
+    "d.created_at, (SELECT COUNT(*) FROM project_members m WHERE m.project_id = d.project_id "
+    "AND m.user_id = :u) AS member FROM documents d WHERE d.id = :id",
+    results={4: JSON(), 6: JSON(), 7: DateTime(timezone=True)})
+_DOCUMENT_FIELDS = ("id", "project_id", "external_id", "text", "meta", "content_hash", "tokens",
+                    "created_at")
 
 
 def get_document_or_404(document_id: int, user: User, *, lead: bool = False) -> Document:
@@ -234,16 +315,14 @@ def get_document_or_404(document_id: int, user: User, *, lead: bool = False) -> 
     ``lead=True`` also requires the lead or admin role (403).
 
     A detached, read-only Document (hot path: every annotation read and save loads one,
-    with the membership check in the same statement).
+    with the membership check in the same statement, outside the write lock).
     """
-    row = session().connection().execute(_DOCUMENT, {"id": document_id, "u": user.id}).first()
-    if row is None or not (row.member or user.is_admin):
+    row = _DOCUMENT.first(connection_of(reader()), {"id": document_id, "u": user.id})
+    if row is None or not (row[8] or user.is_admin):
         raise NotFound(f"Document {document_id} does not exist.")
     if lead:
         require_lead(user)
-    fields = dict(row._mapping)
-    del fields["member"]
-    return Document.model_construct(**fields)
+    return Document.model_construct(**dict(zip(_DOCUMENT_FIELDS, row[:8])))
 
 
 def get_user_by_name_or_404(username: str) -> User:
@@ -258,6 +337,7 @@ def default_database_url(data_dir: str) -> str:
 
 
 __all__ = [
-    "Annotation", "Database", "get_db", "session", "migrate", "init_app", "can_access",
-    "accessible_projects", "get_project_or_404", "get_document_or_404", "require_lead",
+    "Annotation", "Database", "get_db", "session", "reader", "write_session", "migrate",
+    "init_app", "can_access", "accessible_projects", "get_project_or_404", "get_document_or_404",
+    "require_lead",
 ]

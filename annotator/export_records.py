@@ -19,14 +19,17 @@ Skipped annotations never appear; in-progress ones only with
 """
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from typing import Iterator
 
 from sqlalchemy import select
 from sqlmodel import Session
 
+from .db import json_loads
 from .errors import BadRequest, NotFound
-from .models import SYSTEM_ROLE, Annotation, Document, Label, Project, Span, User
+from .fastsql import Statement
+from .models import SYSTEM_ROLE, Label, Project, User
 from .tokens import word_list
 
 GOLD_USER = "gold"
@@ -64,61 +67,88 @@ def _source_of(username: str, role: str) -> tuple[str, str]:
     return (f"annotator:{username}", username)
 
 
-def iter_records(s: Session, project: Project, source: str = "all",
-                 include_unfinished: bool = False, batch: int = BATCH) -> Iterator[dict]:
-    check_source(s, source)
-    statuses = ["submitted", "in_progress"] if include_unfinished else ["submitted"]
-    user_filter = []
+def _json(raw):
+    """A JSON column value from the driver: text from SQLite (``{}`` is by far the most
+    common span attributes value and is not parsed), already a value from psycopg."""
+    if isinstance(raw, str):
+        return {} if raw == "{}" else json_loads(raw)
+    return raw
+
+
+def _user_clause(source: str) -> tuple[str, dict]:
     if source.startswith("annotator:"):
-        user_filter = [User.username == source.split(":", 1)[1]]
-    elif source in ("gold", "import"):
-        user_filter = [User.username == (GOLD_USER if source == "gold" else IMPORT_USER),
-                       User.role == SYSTEM_ROLE]
-    elif source == "majority":
-        user_filter = [User.role != SYSTEM_ROLE]
+        return "AND u.username = :who ", {"who": source.split(":", 1)[1]}
+    if source in ("gold", "import"):
+        return ("AND u.username = :who AND u.role = 'system' ",
+                {"who": GOLD_USER if source == "gold" else IMPORT_USER})
+    if source == "majority":
+        return "AND u.role != 'system' ", {}
+    return "", {}
+
+
+@functools.cache
+def _statements(statuses: tuple[str, ...], users: str, tokens: bool) -> tuple:
+    """The three statements of a batch (fastsql: the rows go to plain tuples without
+    SQLAlchemy's per-row result processing, profiled at ~40% of a 10,000-document export)."""
+    status_in = ", ".join(f"'{x}'" for x in statuses)  # constants from STATUSES, not input
+    docs = Statement("SELECT id, external_id, text, meta, " + ("tokens" if tokens else "NULL")
+                     + " FROM documents WHERE project_id = :p AND id > :after ORDER BY id LIMIT :n")
+    anns = Statement(
+        "SELECT a.id, a.document_id, a.status, u.username, u.role FROM annotations a "
+        "JOIN users u ON u.id = a.user_id JOIN documents d ON d.id = a.document_id "
+        f"WHERE d.project_id = :p AND a.document_id > :lo AND a.document_id <= :hi "
+        f"AND a.status IN ({status_in}) {users}ORDER BY a.document_id, u.username")
+    spans = Statement(
+        'SELECT s.annotation_id, s."start", s."end", l.name, s.attributes FROM spans s '
+        "JOIN labels l ON l.id = s.label_id JOIN annotations a ON a.id = s.annotation_id "
+        "JOIN users u ON u.id = a.user_id JOIN documents d ON d.id = a.document_id "
+        f"WHERE d.project_id = :p AND a.document_id > :lo AND a.document_id <= :hi "
+        f"AND a.status IN ({status_in}) {users}"
+        'ORDER BY s.annotation_id, s."start", s."end", l.name')
+    return docs, anns, spans
+
+
+def iter_records(s: Session, project: Project, source: str = "all",
+                 include_unfinished: bool = False, batch: int = BATCH,
+                 tokens: bool = True) -> Iterator[dict]:
+    """``tokens=False`` leaves the stored tokens unread (``record["tokens"]`` is None)."""
+    check_source(s, source)
+    statuses = ("submitted", "in_progress") if include_unfinished else ("submitted",)
+    users, user_params = _user_clause(source)
+    q_docs, q_anns, q_spans = _statements(statuses, users, tokens)
+    conn = s.connection()
     last_id = 0
     while True:
-        docs = s.execute(
-            select(Document.id, Document.external_id, Document.text, Document.meta, Document.tokens)
-            .where(Document.project_id == project.id, Document.id > last_id)
-            .order_by(Document.id).limit(batch)).all()
+        docs = q_docs.all(conn, {"p": project.id, "after": last_id, "n": batch})
         if not docs:
             return
+        rng = {"p": project.id, "lo": last_id, "hi": docs[-1][0], **user_params}
         last_id = docs[-1][0]
-        ids = [d[0] for d in docs]
-        anns = s.execute(
-            select(Annotation.id, Annotation.document_id, Annotation.status, User.username, User.role)
-            .join(User, User.id == Annotation.user_id)
-            .where(Annotation.document_id.in_(ids), Annotation.status.in_(statuses), *user_filter)
-            .order_by(Annotation.document_id, User.username)).all()
+        anns = q_anns.all(conn, rng)
         spans_by_ann: dict[int, list[dict]] = {}
         if anns:
-            rows = s.execute(
-                select(Span.annotation_id, Span.start, Span.end, Label.name, Span.attributes)
-                .join(Label, Label.id == Span.label_id)
-                .where(Span.annotation_id.in_([a[0] for a in anns]))
-                .order_by(Span.annotation_id, Span.start, Span.end, Label.name)).all()
-            for ann_id, start, end, label, attrs in rows:
+            for ann_id, start, end, label, attrs in q_spans.all(conn, rng):
                 spans_by_ann.setdefault(ann_id, []).append(
-                    {"start": start, "end": end, "label": label, "attributes": attrs or {}})
+                    {"start": start, "end": end, "label": label, "attributes": _json(attrs) or {}})
         anns_by_doc: dict[int, list] = {}
         for a in anns:
             anns_by_doc.setdefault(a[1], []).append(a)
-        for doc_id, external_id, text, meta, tokens in docs:
+        for doc_id, external_id, text, meta, toks in docs:
             doc_anns = anns_by_doc.get(doc_id)
             if not doc_anns:
                 continue
-            document = {"id": doc_id, "external_id": external_id, "text": text, "meta": meta or {}}
+            toks = _json(toks) if toks is not None else None
+            document = {"id": doc_id, "external_id": external_id, "text": text, "meta": _json(meta) or {}}
             if source == "majority":
                 yield {"document": document, "source": "majority", "annotator": "majority",
                        "status": "submitted" if all(a[2] == "submitted" for a in doc_anns) else "in_progress",
                        "spans": majority_spans([spans_by_ann.get(a[0], []) for a in doc_anns]),
-                       "tokens": tokens, "annotators": len(doc_anns)}
+                       "tokens": toks, "annotators": len(doc_anns)}
                 continue
             for ann_id, _, status, username, role in doc_anns:
                 src, who = _source_of(username, role)
                 yield {"document": document, "source": src, "annotator": who, "status": status,
-                       "spans": spans_by_ann.get(ann_id, []), "tokens": tokens}
+                       "spans": spans_by_ann.get(ann_id, []), "tokens": toks}
 
 
 def majority_spans(annotations: list[list[dict]]) -> list[dict]:

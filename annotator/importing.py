@@ -18,7 +18,7 @@ from pathlib import PurePath
 
 import orjson
 
-from sqlalchemy import insert, select
+from sqlalchemy import JSON, DateTime
 from sqlmodel import Session
 
 from .bodies import (
@@ -26,11 +26,13 @@ from .bodies import (
     string_problems,
 )
 from .errors import BadRequest, Invalid, PayloadTooLarge
-from .models import Annotation, AnnotationVersion, Document, Label, Project, Span, User, utcnow
+from .fastsql import Statement
+from .models import Label, Project, utcnow
 from .projects import label_specs, project_labels
 from .spans import SpanErrors, validate_spans
 from .users import IMPORT_USER, get_user
 
+_TS = DateTime(timezone=True)
 RECORD_KEYS = {"text", "id", "meta", "spans"}
 MAX_ID = 255
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -224,14 +226,38 @@ def detect_format(suffix: str, text: str) -> str:
     if suffix in JSON_SUFFIXES and not text.lstrip().startswith("["):
         first = next((ln for ln in text.split("\n") if ln.strip()), "")
         try:
-            obj = orjson.loads(first)
+            return _kind_of(orjson.loads(first))
         except orjson.JSONDecodeError:
             return "ours"  # and the parser names the line
-        if isinstance(obj, dict) and "spans" not in obj and ("label" in obj or "entities" in obj):
-            return "doccano"
-        if isinstance(obj, dict) and any(k in obj for k in PRODIGY_KEYS):
-            return "prodigy"
     return "ours"
+
+
+def _kind_of(obj) -> str:
+    if isinstance(obj, dict) and "spans" not in obj and ("label" in obj or "entities" in obj):
+        return "doccano"
+    if isinstance(obj, dict) and any(k in obj for k in PRODIGY_KEYS):
+        return "prodigy"
+    return "ours"
+
+
+def _jsonl_fast(data: bytes) -> list[tuple[int, object]] | None:
+    """JSON Lines parsed straight from bytes, or None for anything unusual (a JSON list, a bad
+    line, bad UTF-8, nothing at all), which then takes the str path and its exact messages.
+
+    Profile (10,000 Korean documents, 44 MB): decoding the body to one str and handing each
+    line to orjson as str (which re-encodes it to UTF-8) cost as much as parsing; orjson
+    validates UTF-8 itself.
+    """
+    if data.lstrip()[:1] == b"[":
+        return None
+    out, loads = [], orjson.loads
+    try:
+        for n, line in enumerate(data.split(b"\n"), 1):
+            if line and not line.isspace():
+                out.append((n, loads(line)))
+    except orjson.JSONDecodeError:
+        return None
+    return out or None
 
 
 def _parse_foreign(text: str, name: str, fmt: str, labels: list[dict] | None
@@ -271,6 +297,11 @@ def parse_upload(data: bytes, name: str, suffix: str | None = None, fmt: str = "
     if suffix not in SUFFIXES and fmt in ("auto", "ours"):
         raise Invalid(f"Cannot import {name}: use .txt, .jsonl, .csv or .conll.",
                       [{"file": name, "reason": "unknown file type"}])
+    if fmt in ("auto", "ours") and suffix in JSON_SUFFIXES:
+        bom = data.startswith(b"\xef\xbb\xbf")
+        fast = _jsonl_fast(data[3:] if bom else data)
+        if fast is not None and (fmt == "ours" or _kind_of(fast[0][1]) == "ours"):
+            return fast, [bom_note(name)] if bom else []
     text, notes = decode_upload(data, name)
     if fmt == "auto":
         fmt = detect_format(suffix, text)
@@ -397,41 +428,62 @@ def check_records(items: list[tuple[int, object]], labels: list[Label], existing
 
 # --- writing ----------------------------------------------------------------------------
 
+_INSERT_DOCUMENT = Statement("INSERT INTO documents (project_id, external_id, text, meta, content_hash, "
+                             "created_at) VALUES (:p, :x, :t, :m, :h, :now)", m=JSON(), now=_TS)
+_DOCUMENT_IDS = Statement("SELECT external_id, id FROM documents WHERE project_id = :p")
+_INSERT_ANNOTATION = Statement("INSERT INTO annotations (document_id, user_id, status, version, created_at, "
+                               "updated_at, submitted_at) VALUES (:d, :u, :status, 1, :now, :now, :sub)",
+                               now=_TS, sub=_TS)
+_ANNOTATION_IDS = Statement("SELECT a.document_id, a.id FROM annotations a JOIN documents d "
+                            "ON d.id = a.document_id WHERE d.project_id = :p AND a.user_id = :u")
+_INSERT_SPAN = Statement('INSERT INTO spans (annotation_id, "start", "end", label_id, attributes) '
+                         "VALUES (:a, :s, :e, :l, :attrs)", attrs=JSON())
+_INSERT_VERSION = Statement("INSERT INTO annotation_versions (annotation_id, version, status, spans, "
+                            "saved_at, saved_by) VALUES (:a, 1, :status, :spans, :now, :by)",
+                            spans=JSON(), now=_TS)
+
+
 def import_records(s: Session, project: Project, items: list[tuple[int, object]],
                    max_chars: int = 1_000_000) -> dict:
-    """Check all, then insert all in the caller's transaction. Returns counts."""
+    """Check all, then insert all in the caller's transaction. Returns counts.
+
+    A fixed number of statements whatever the number of documents: each table is written
+    with one executemany (profiled: SQLAlchemy's per-row parameter processing for 10,000
+    documents cost more than SQLite's insert; fastsql.Statement skips it).
+    """
     labels = project_labels(s, project.id)
-    existing = set(s.execute(
-        select(Document.external_id).where(Document.project_id == project.id)).scalars())
+    conn = s.connection()
+    existing = {x for x, _id in _DOCUMENT_IDS.all(conn, {"p": project.id})}
     records = check_records(items, labels, existing, max_chars)
     now = utcnow()
-    rows = [{"project_id": project.id, "external_id": r["external_id"], "text": r["text"],
-             "meta": r["meta"], "content_hash": r["content_hash"], "created_at": now} for r in records]
-    if rows:
-        s.execute(insert(Document.__table__), rows)
+    if records:
+        _INSERT_DOCUMENT.many(conn, [{"p": project.id, "x": r["external_id"], "t": r["text"],
+                                      "m": r["meta"], "h": r["content_hash"], "now": now}
+                                     for r in records])
     with_spans = [r for r in records if r["spans"] is not None]
     if with_spans:
-        importer = get_user(s, IMPORT_USER)
-        ids = dict(s.execute(select(Document.external_id, Document.id).where(
-            Document.project_id == project.id,
-            Document.external_id.in_([r["external_id"] for r in with_spans]))).all())
-        label_ids = {lab.name: lab.id for lab in labels}
-        for r in with_spans:
-            write_spans_as(s, ids[r["external_id"]], importer, r["spans"], label_ids, "submitted", now)
-    s.flush()
+        write_imported_spans(s, project, with_spans, labels, now)
     return {"imported": len(records), "with_spans": len(with_spans)}
 
 
-def write_spans_as(s: Session, document_id: int, user: User, spans: list[dict], label_ids: dict,
-                   status: str, now) -> None:
-    """A fresh annotation (version 1) with its history row: used for imported annotations."""
-    ann = Annotation(document_id=document_id, user_id=user.id, status=status, version=1,
-                     created_at=now, updated_at=now, submitted_at=now if status == "submitted" else None)
-    s.add(ann)
-    s.flush()
+def write_imported_spans(s: Session, project: Project, records: list[dict], labels: list[Label],
+                         now) -> None:
+    """Each record's spans as a submitted annotation (version 1, with its history row) of
+    the pseudo-user ``import``; four statements for any number of records."""
+    importer = get_user(s, IMPORT_USER)
+    conn = s.connection()
+    doc_ids = dict(_DOCUMENT_IDS.all(conn, {"p": project.id}))
+    _INSERT_ANNOTATION.many(conn, [{"d": doc_ids[r["external_id"]], "u": importer.id,
+                                    "status": "submitted", "now": now, "sub": now} for r in records])
+    ann_ids = dict(_ANNOTATION_IDS.all(conn, {"p": project.id, "u": importer.id}))
+    label_ids = {lab.name: lab.id for lab in labels}
+    spans, versions = [], []
+    for r in records:
+        a = ann_ids[doc_ids[r["external_id"]]]
+        spans += [{"a": a, "s": sp["start"], "e": sp["end"], "l": label_ids[sp["label"]],
+                   "attrs": sp["attributes"]} for sp in r["spans"]]
+        versions.append({"a": a, "status": "submitted", "spans": r["spans"], "now": now,
+                         "by": importer.id})
     if spans:
-        s.execute(insert(Span.__table__), [
-            {"annotation_id": ann.id, "start": sp["start"], "end": sp["end"],
-             "label_id": label_ids[sp["label"]], "attributes": sp["attributes"]} for sp in spans])
-    s.add(AnnotationVersion(annotation_id=ann.id, version=1, status=status, spans=spans,
-                            saved_at=now, saved_by=user.id))
+        _INSERT_SPAN.many(conn, spans)
+    _INSERT_VERSION.many(conn, versions)

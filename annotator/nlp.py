@@ -126,19 +126,25 @@ def _fill_gap(text: str, start: int, end: int, out: Boundaries) -> None:
 
 def _is_clean(text: str, spans: Sequence[Tuple[int, int]]) -> bool:
     """True when spans are sorted, non-overlapping, non-empty, whitespace-free
-    and every gap between them is whitespace (checks run at C speed)."""
-    prev = 0
-    n = len(text)
-    has_ws = _HAS_WS.search
-    for s, e in spans:
-        if s < prev or e <= s or e > n:
-            return False
-        if s > prev and not text[prev:s].isspace():
-            return False
-        if has_ws(text, s, e):
-            return False
-        prev = e
-    return prev == n or text[prev:].isspace()
+    and every gap between them is whitespace.
+
+    Profiled at ~30% of a jsonl export with stored tokens when done token by token;
+    now each test runs over all tokens at once in C (slicing via ``map``, one join)."""
+    if not spans:
+        return not text or text.isspace()
+    try:
+        starts = [s for s, _ in spans]
+        ends = [e for _, e in spans]
+    except (TypeError, ValueError):
+        return False
+    if starts[0] < 0 or ends[-1] > len(text):
+        return False
+    if not all(map(int.__lt__, starts, ends)) or not all(map(int.__le__, ends, starts[1:])):
+        return False
+    gaps = "".join(map(text.__getitem__, map(slice, [0] + ends, starts + [len(text)])))
+    if gaps and not gaps.isspace():
+        return False
+    return _HAS_WS.search("".join(map(text.__getitem__, map(slice, starts, ends)))) is None
 
 
 def normalise_boundaries(text: str, spans: Iterable[Tuple[int, int]], split_scripts: bool = True) -> Boundaries:
@@ -226,12 +232,23 @@ def doc_tokens(text: str, boundaries: Sequence[Tuple[int, int]]) -> List[Tuple[i
     ``whitespace_`` (``ws=True``); any other whitespace run (``"\\n"``,
     ``"  "``, NBSP, ``"\\r\\n"``) becomes a whitespace token of its own."""
     out: List[Tuple[int, int, bool]] = []
+    append = out.append
     prev = 0
+    last = None  # (start, end) of the previous token, not yet appended
     for s, e in boundaries:
-        if s > prev:
+        if last is not None:
+            if s == prev + 1 and text[prev] == " ":  # the common case: one space between
+                append((last[0], last[1], True))
+            else:
+                append((last[0], last[1], False))
+                if s > prev:
+                    _ws_run(text, prev, s, out)
+        elif s > prev:
             _ws_run(text, prev, s, out)
-        out.append((s, e, False))
+        last = (s, e)
         prev = e
+    if last is not None:
+        append((last[0], last[1], False))
     if prev < len(text):
         _ws_run(text, prev, len(text), out)
     return out

@@ -14,11 +14,18 @@ from collections import defaultdict
 from sqlalchemy import Text, cast, exists, select
 from sqlmodel import Session
 
-from .agreement import agreement_report, document_diff, span_f1
 from .models import GOLD_USER, SYSTEM_ROLE, Annotation, Document, GoldDecision, Honeypot, Label, Project, Span, User
 from .projects import project_labels
 from .routing import team_settings
 from .spans import ENTITY
+
+
+def _agreement():
+    """agreement.py, imported on first use: it brings numpy (~0.15 s of a cold start, and
+    memory in every process that never computes a report)."""
+    from . import agreement
+
+    return agreement
 
 PERSONS = "persons"
 GOLD = "gold"
@@ -114,7 +121,7 @@ def score_against(reference: dict[int, list[dict]], annotations: dict[int, dict[
             t = totals[user]
             t["documents"] += 1
             for mode in ("exact", "overlap"):
-                r = span_f1(ref, spans, mode)
+                r = _agreement().span_f1(ref, spans, mode)
                 for k, key in enumerate(("tp", "fp", "fn")):
                     t[mode][k] += r[key]
     return {user: {"documents": t["documents"], "exact": _prf(*t["exact"]), "overlap": _prf(*t["overlap"])}
@@ -225,7 +232,7 @@ def project_report(s: Session, project: Project) -> dict:
     """agreement.agreement_report over the ordinary documents, plus per-annotator figures."""
     layers = project_layers(project_labels(s, project.id))
     docs = agreement_docs(s, project)
-    report = agreement_report(docs, layers)
+    report = _agreement().agreement_report(docs, layers)
     external = {d["id"]: d["external_id"] for d in docs}
     for entry in report["documents"]:
         entry["external_id"] = external[entry["id"]]
@@ -243,7 +250,7 @@ def document_drilldown(s: Session, doc: Document) -> dict:
     project = s.get(Project, doc.project_id)
     layers = project_layers(project_labels(s, project.id))
     anns = load_annotations(s, project, honeypots=None, document_id=doc.id).get(doc.id, {})
-    diff = document_diff({"id": doc.id, "text": doc.text, "annotations": anns}, layers)
+    diff = _agreement().document_diff({"id": doc.id, "text": doc.text, "annotations": anns}, layers)
     for span in diff["spans"]:
         attrs = list(span["attributes"].values())
         span["agreed"] = not span["missing"] and all(a == attrs[0] for a in attrs)

@@ -4,9 +4,10 @@ exporters train on.
 Tokens are ``annotator.nlp.get_tokenizer_boundaries(text, project.language, word_list)``,
 stored on the document as ``[[start, end], ...]`` (code points). Tokenizing loads spaCy or
 Kiwi (seconds, and Kiwi ~0.5 GB), so it never runs inside an import request: a document's
-tokens are computed the first time it is opened (``ensure_tokens``) or ahead of time by
-``annotator tokenize``, and a change of the word list clears them for the whole project so
-that each is recomputed with the new list on its next open.
+tokens are computed by a background job after each import under ``annotator serve``
+(annotator.tokenize_job), or by ``annotator tokenize``, or else on the document's first open
+(``ensure_tokens``); a change of the word list clears them for the whole project so that each
+is recomputed with the new list the same way.
 
 The word list (``project.settings["user_words"]``) names words the analyser does not know
 (``메타슈퍼인텔리전스``); it feeds Kiwi's user dictionary here and in the exported config.
@@ -24,10 +25,14 @@ MAX_WORDS = 10_000
 MAX_WORD_CHARS = 100
 
 
-def word_list(project: Project) -> list[str]:
-    """The project's user words, sorted (the one place that reads them)."""
-    words = (project.settings or {}).get("user_words") or []
+def words_in(settings: dict | None) -> list[str]:
+    """The user words of a project's settings, sorted (the one place that reads them)."""
+    words = (settings or {}).get("user_words") or []
     return sorted({w for w in words if isinstance(w, str) and w.strip()})
+
+
+def word_list(project: Project) -> list[str]:
+    return words_in(project.settings)
 
 
 def check_words(words) -> list[str]:
@@ -92,28 +97,3 @@ def ensure_tokens(database, doc: Document, project: Project) -> list[list[int]]:
                   .values(tokens=tokens))
         w.commit()
     return tokens
-
-
-def tokenize_project(database, project: Project, progress=None) -> int:
-    """Compute the missing tokens of every document of a project; returns how many."""
-    from sqlalchemy import select
-
-    words = word_list(project)
-    with database.session(write=False) as r:
-        ids = list(r.execute(select(Document.id).where(Document.project_id == project.id,
-                                                       Document.tokens.is_(None))).scalars())
-    done = 0
-    for start in range(0, len(ids), 200):
-        batch = ids[start:start + 200]
-        with database.session(write=False) as r:
-            rows = r.execute(select(Document.id, Document.text).where(Document.id.in_(batch))).all()
-        values = [(did, compute_tokens(text, project.language, words)) for did, text in rows]
-        with database.session(write=True) as w:
-            for did, tokens in values:
-                w.execute(update(Document).where(Document.id == did, Document.tokens.is_(None))
-                          .values(tokens=tokens))
-            w.commit()
-        done += len(values)
-        if progress:
-            progress(len(values))
-    return done

@@ -21,6 +21,7 @@ from .importing import import_records, read_files
 from .members import members
 from .models import Annotation, Document, User
 from .projects import project_labels
+from .tokenize_job import kick_for_app
 
 bp = Blueprint("annotate", __name__)
 
@@ -102,6 +103,7 @@ def import_files(pid: int):
                                   labels=export_labels(s, project))
         result = import_records(s, project, items, current_app.config["MAX_DOCUMENT_CHARS"])
         s.commit()
+        kick_for_app(current_app)
     except AnnotatorError as e:
         db.session().rollback()
         return _project_page(project, error=e.message, details=e.details, status=e.status)

@@ -6,10 +6,10 @@ import hashlib
 import re
 import secrets
 
-from sqlalchemy import text
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .fastsql import Statement, connection_of
 from .errors import Conflict, Invalid, NotFound
 from .models import GOLD_USER, IMPORT_USER, ROLES, SYSTEM_ROLE, ApiToken, User, utcnow
 
@@ -102,26 +102,28 @@ def revoke_tokens(s: Session, user: User) -> int:
     return n
 
 
-# Every API request runs one of these: prebuilt statements, no ORM identity map.
-_BY_TOKEN = text("SELECT u.id, u.username, u.role, u.active FROM api_tokens t JOIN users u ON u.id = t.user_id "
-                 "WHERE t.token_hash = :h AND t.revoked_at IS NULL AND u.active = :yes AND u.role != 'system'")
-_BY_ID = text("SELECT id, username, role, active FROM users "
-              "WHERE id = :id AND active = :yes AND role != 'system'")
+# Every API request runs one of these: compiled once, run on the driver's cursor (fastsql.py).
+_BY_TOKEN = Statement("SELECT u.id, u.username, u.role, u.active FROM api_tokens t "
+                      "JOIN users u ON u.id = t.user_id WHERE t.token_hash = :h AND t.revoked_at IS NULL "
+                      "AND u.active = :yes AND u.role != 'system'")
+_BY_ID = Statement("SELECT id, username, role, active FROM users "
+                   "WHERE id = :id AND active = :yes AND role != 'system'")
 
 
 def _caller(row) -> User | None:
     """A detached, read-only User for the request (no password hash loaded)."""
     if row is None:
         return None
-    return User.model_construct(id=row.id, username=row.username, role=row.role, active=bool(row.active))
+    return User.model_construct(id=row[0], username=row[1], role=row[2], active=bool(row[3]))
 
 
-def user_for_token(s: Session, token: str) -> User | None:
-    return _caller(s.execute(_BY_TOKEN, {"h": _token_hash(token), "yes": True}).first())
+def user_for_token(s, token: str) -> User | None:
+    """``s``: a Session, or a read-only fastsql.RawConnection (db.reader())."""
+    return _caller(_BY_TOKEN.first(connection_of(s), {"h": _token_hash(token), "yes": True}))
 
 
-def active_user(s: Session, user_id: int) -> User | None:
-    return _caller(s.execute(_BY_ID, {"id": user_id, "yes": True}).first())
+def active_user(s, user_id: int) -> User | None:
+    return _caller(_BY_ID.first(connection_of(s), {"id": user_id, "yes": True}))
 
 
 def gold_user(s: Session) -> User:

@@ -166,3 +166,60 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def run_http(n_docs: int = 10_000, n_ann: int = 3, runs: int = 1, seed: int = 5,
+             db: str | None = None) -> dict:
+    """The report through the HTTP API of the real server (``GET .../agreement``), for
+    bench/run_all.py: wall time, the server's CPU time and its peak PSS."""
+    import os
+    import shutil
+    import threading
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import PASSWORD, ROOT, Client, Server, cli, median
+
+    tmp = Path(tempfile.mkdtemp(prefix="annotator-bench-report-"))
+    url = db or f"sqlite:///{tmp}/report.db"
+    env = {**os.environ, "ANNOTATOR_DATA_DIR": str(tmp / "data"), "PYTHONPATH": str(ROOT),
+           "ANNOTATOR_BACKGROUND_TOKENIZE": "false"}
+    env.pop("ANNOTATOR_DATABASE_URL", None)
+    t0 = time.perf_counter()
+    build(url, n_docs, n_ann, seed)
+    build_s = time.perf_counter() - t0
+    server = None
+    try:
+        cli(url, "users", "add", "lead", "--role", "lead", "--password", PASSWORD, env=env)
+        token = cli(url, "users", "token", "lead", env=env).strip().splitlines()[-1]
+        server = Server(url, 2, env)
+        server.start()
+        walls, cpus, peaks, size = [], [], [], 0
+        for _ in range(runs):
+            peak, done = [0.0], threading.Event()
+
+            def sample():
+                while not done.is_set():
+                    peak[0] = max(peak[0], server.pss_mb())
+                    time.sleep(0.02)
+
+            th = threading.Thread(target=sample)
+            th.start()
+            c0 = server.cpu_s()
+            t0 = time.perf_counter()
+            status, data = Client(server.port, token).call("GET", "/api/v1/projects/1/agreement")
+            walls.append(time.perf_counter() - t0)
+            cpus.append(server.cpu_s() - c0)
+            done.set()
+            th.join()
+            if status != 200:
+                raise SystemExit(f"agreement: {status} {data[:300]!r}")
+            peaks.append(peak[0])
+            size = len(data)
+        report = json.loads(data)
+        return {"docs": n_docs, "annotators": n_ann, "s": median(walls), "runs_s": walls,
+                "server_cpu_s": median(cpus), "peak_pss_mb": median(peaks), "json_mb": round(size / 1e6, 1),
+                "documents_in_report": report["coverage"]["documents"], "build_s": build_s}
+    finally:
+        if server:
+            server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)

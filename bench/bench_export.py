@@ -87,12 +87,20 @@ def child(corpus: Path, fmt: str, n: int, out: Path) -> None:
 
     arts = json.loads(corpus.read_text("utf8"))
     rss0 = peak_rss_kb()
-    t = time.perf_counter()
-    report = export(records(arts, n), LABELS, fmt, out, lang="ko")
-    dt = time.perf_counter() - t
+    chars = [0]
+
+    def counted():
+        for r in records(arts, n):
+            chars[0] += len(r["document"]["text"])
+            yield r
+
+    t, c = time.perf_counter(), time.process_time()
+    report = export(counted(), LABELS, fmt, out, lang="ko")
+    dt, cpu = time.perf_counter() - t, time.process_time() - c
     rss = peak_rss_kb()
     size = sum(p.stat().st_size for p in out.iterdir())
-    print(json.dumps({"format": fmt, "n": n, "seconds": round(dt, 2), "docs_per_s": round(n / dt),
+    print(json.dumps({"format": fmt, "n": n, "seconds": round(dt, 2), "cpu_s": round(cpu, 2),
+                      "chars_per_doc": round(chars[0] / max(1, n)), "docs_per_s": round(n / dt),
                       "rss_before_mb": round(rss0 / 1024), "peak_rss_mb": round(rss / 1024),
                       "output_mb": round(size / 2**20, 1), "records": report["records"],
                       "aligned_rate": report["aligned_rate"]}))
@@ -108,6 +116,12 @@ def main() -> None:
     if args.child:
         child(Path(args.child[0]), args.child[1], int(args.child[2]), Path(args.out))
         return
+    run(args.n, args.formats)
+
+
+def run(ns: list[int], formats: list[str]) -> list[dict]:
+    """Print one line per (format, N) and return the figures, for bench/run_all.py."""
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus.json"
         # Kiwi (~0.5 GB) is loaded in a throwaway process, not here or in the runs.
@@ -115,18 +129,20 @@ def main() -> None:
                         "import bench_export; bench_export.tokenise_corpus(__import__('pathlib').Path(sys.argv[2]))",
                         str(Path(__file__).parent), str(corpus)], check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         print(f"{'format':6} {'N':>7} {'s':>7} {'docs/s':>7} {'peak RSS MB':>11} {'RSS before':>11} {'out MB':>7}")
-        for fmt in args.formats:
-            for n in args.n:
+        for fmt in formats:
+            for n in ns:
                 out = Path(tmp) / f"{fmt}-{n}"
                 res = subprocess.run([sys.executable, __file__, "--child", str(corpus), fmt, str(n), "--out", str(out)],
                                      capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
                 if res.returncode:
                     sys.exit(res.stderr)
                 r = json.loads(res.stdout.strip().splitlines()[-1])
+                results.append(r)
                 print(f"{fmt:6} {n:>7} {r['seconds']:>7} {r['docs_per_s']:>7} {r['peak_rss_mb']:>11} "
                       f"{r['rss_before_mb']:>11} {r['output_mb']:>7}", flush=True)
                 for p in out.iterdir():
                     p.unlink()
+    return results
 
 
 if __name__ == "__main__":

@@ -1,315 +1,383 @@
 """Server benchmarks through the HTTP API, against the real server in a separate process.
 
-    python bench/bench_server.py [--quick] [--json bench/results/server.json]
+    python bench/bench_server.py [--quick] [--runs 3] [--json bench/results/server.json]
 
-Each row of the README's speed table: import, single saves, concurrent saves, export,
-export memory, idle memory, cold start. Plain Python, no test runner.
+The rows of the README's speed table: import, single saves, concurrent saves, export, export
+memory, idle memory, cold start; plus the background tokenizer (import never waits for it).
+A fresh SQLite database in a temporary folder (or ``--db`` naming an empty PostgreSQL
+database), documents cut from the demo articles (emoji included, see common.make_docs).
+Each row is the median of ``--runs`` runs; CPU seconds of the server's processes are
+reported beside wall time, because on a shared machine wall time also measures the others.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
+import multiprocessing as mp
 import os
-import random
 import shutil
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT / "annotator" / "data" / "corpus"
-PASSWORD = "bench-password-1"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (PASSWORD, ROOT, Client, Server, cli, cpu_s, make_docs, median, pct,  # noqa: E402
+                    pss_kb, spans_for, tree_pids)
+
+N_CLIENTS = 8
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def jsonl(docs: list[dict]) -> bytes:
+    return "\n".join(json.dumps(d, ensure_ascii=False) for d in docs).encode()
 
 
-def pss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def tree_pids(pid: int) -> list[int]:
-    out = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        children = []
-    for c in children:
-        out += tree_pids(int(c))
-    return out
-
-
-def tree_pss_mb(pid: int) -> float:
-    return sum(pss_kb(p) for p in tree_pids(pid)) / 1024
-
-
-def cli(db: str, *args: str, env=None) -> str:
-    return subprocess.run([sys.executable, "-m", "annotator.cli", "--db", db, *args], check=True,
-                          capture_output=True, text=True, env=env, cwd=ROOT).stdout
-
-
-class Server:
-    def __init__(self, db: str, workers: int, env: dict):
-        self.db, self.workers, self.env = db, workers, env
-        self.port = free_port()
-        self.proc = None
-
-    def start(self) -> float:
-        t0 = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "annotator.cli", "--db", self.db, "serve", "--port", str(self.port),
-             "--workers", str(self.workers)], env=self.env, cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "a"))
-        while True:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
-                c.request("GET", "/api/v1/health")
-                if c.getresponse().status == 200:
-                    return time.perf_counter() - t0
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                raise SystemExit("the server exited during start-up")
-            time.sleep(0.005)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=20)
-
-
-class Client:
-    def __init__(self, port: int, token: str):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-
-    def call(self, method: str, path: str, body: bytes | None = None):
+def web_pids(server: Server) -> list[int]:
+    """The master and its gunicorn workers (not a background tokenizer job)."""
+    pids = tree_pids(server.proc.pid)
+    out = []
+    for pid in pids:
         try:
-            self.conn.request(method, path, body=body, headers=self.headers)
-            resp = self.conn.getresponse()
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-            # the server closed an idle keep-alive connection: reconnect once
-            self.conn.close()
-            self.conn.request(method, path, body=body, headers=self.headers)
-            resp = self.conn.getresponse()
-        return resp.status, resp.read()
-
-
-def make_docs(n: int, size: int = 2000, seed: int = 0) -> list[dict]:
-    texts = [p.read_text(encoding="utf-8") for p in sorted(CORPUS.glob("*.txt"))]
-    rng = random.Random(seed)
-    docs = []
-    for i in range(n):
-        t = texts[i % len(texts)]
-        start = rng.randrange(0, max(1, len(t) - size))
-        docs.append({"id": f"b{i}", "text": t[start:start + size]})
-    return docs
-
-
-def spans_for(text: str, k: int = 5) -> list[dict]:
-    """k non-overlapping entity spans on word boundaries (non-space ends)."""
-    out, pos, step = [], 0, max(1, len(text) // (k + 1))
-    for _ in range(k):
-        s = pos
-        while s < len(text) and text[s].isspace():
-            s += 1
-        e = min(len(text), s + 3)
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if e > s:
-            out.append({"start": s, "end": e, "label": "ORG", "attributes": {}})
-        pos += step
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"tokenize_job" not in cmd:
+            out.append(pid)
     return out
 
 
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+def web_pss_mb(server: Server) -> float:
+    return sum(pss_kb(p) for p in web_pids(server)) / 1024
+
+
+def web_cpu_s(server: Server) -> float:
+    return sum(cpu_s(p) for p in web_pids(server))
+
+
+class Bench:
+    def __init__(self, db: str | None, workers: int, tmp: Path, log: str | None):
+        self.tmp = tmp
+        self.db = db or "sqlite:///" + str(tmp / "bench.db")
+        self.env = {**os.environ, "ANNOTATOR_DATA_DIR": str(tmp / "data"), "PYTHONPATH": str(ROOT),
+                    "ANNOTATOR_BACKGROUND_TOKENIZE": "false"}
+        self.env.pop("ANNOTATOR_DATABASE_URL", None)
+        self.workers = workers
+        self.log = log
+        self.server: Server | None = None
+
+    def setup(self) -> None:
+        cli(self.db, "init", env=self.env)
+        cli(self.db, "users", "add", "lead", "--role", "lead", "--password", PASSWORD, env=self.env)
+        self.lead_token = cli(self.db, "users", "token", "lead", env=self.env).strip().splitlines()[-1]
+        self.tokens = []
+        for i in range(N_CLIENTS):
+            cli(self.db, "users", "add", f"a{i}", "--password", PASSWORD, env=self.env)
+            self.tokens.append(cli(self.db, "users", "token", f"a{i}", env=self.env).strip().splitlines()[-1])
+
+    def start(self, env: dict | None = None) -> float:
+        self.server = Server(self.db, self.workers, env or self.env, self.log)
+        return self.server.start()
+
+    def lead(self) -> Client:
+        return Client(self.server.port, self.lead_token)
+
+    def project(self, name: str, language: str = "ko") -> int:
+        return self.lead().json("POST", "/api/v1/projects", {"name": name, "language": language, "k": 2},
+                                expect=201)["id"]
+
+    def doc_ids(self, pid: int, n: int) -> list[int]:
+        lead, out, page = self.lead(), [], 1
+        while len(out) < n:
+            got = lead.json("GET", f"/api/v1/projects/{pid}/documents?per_page=500&page={page}")["items"]
+            if not got:
+                break
+            out += [d["id"] for d in got]
+            page += 1
+        return out[:n]
+
+
+    def settle(self) -> None:
+        """Between runs: let the previous run's writes reach the disk (the WAL checkpointed
+        into the database, dirty pages flushed), so that a run does not pay for the last."""
+        if self.db.startswith("sqlite:///"):
+            import sqlite3
+
+            conn = sqlite3.connect(self.db.removeprefix("sqlite:///"), timeout=30)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            finally:
+                conn.close()
+        os.sync()
+        time.sleep(0.5)
+
+
+# --- rows ------------------------------------------------------------------------------
+
+def row_import(b: Bench, n: int, runs: int) -> dict:
+    body = jsonl(make_docs(n))
+    walls, cpus, pids = [], [], []
+    for r in range(runs):
+        b.settle()
+        pid = b.project(f"Import {r}")
+        lead = b.lead()
+        c0 = web_cpu_s(b.server)
+        t0 = time.perf_counter()
+        status, data = lead.call("POST", f"/api/v1/projects/{pid}/documents", body)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(web_cpu_s(b.server) - c0)
+        if status != 201:
+            raise SystemExit(f"import: {status} {data[:300]!r}")
+        pids.append(pid)
+    return {"docs": n, "body_mb": round(len(body) / 1e6, 1), "s": median(walls), "runs_s": walls,
+            "cpu_s": median(cpus), "projects": pids}
+
+
+def row_saves(b: Bench, pid: int, n: int, runs: int) -> dict:
+    ids = b.doc_ids(pid, runs)
+    a0 = Client(b.server.port, b.tokens[0])
+    p50s, p99s, cpus = [], [], []
+    for r in range(runs):
+        did = ids[r]
+        text = a0.json("GET", f"/api/v1/documents/{did}")["text"]
+        one = spans_for(text, 1)
+        lat = []
+        c0 = web_cpu_s(b.server)
+        for v in range(n):
+            payload = json.dumps({"spans": one, "version": v}).encode()
+            t0 = time.perf_counter()
+            status, data = a0.call("PUT", f"/api/v1/documents/{did}/annotation", payload)
+            lat.append((time.perf_counter() - t0) * 1000)
+            if status != 200:
+                raise SystemExit(f"save: {status} {data[:300]!r}")
+        cpus.append((web_cpu_s(b.server) - c0) / n * 1000)
+        p50s.append(pct(lat, 50))
+        p99s.append(pct(lat, 99))
+    return {"saves": n, "p50_ms": median(p50s), "p99_ms": median(p99s), "runs_p50_ms": p50s,
+            "runs_p99_ms": p99s, "server_cpu_ms_per_save": median(cpus)}
+
+
+def _client(port: int, token: str, docs: list[tuple[int, str]], start_at: float, stop_at: float,
+            out) -> None:
+    c = Client(port, token)
+    versions = {d: 0 for d, _ in docs}
+    lat, errors, j = [], [], 0
+    while time.time() < start_at:
+        time.sleep(0.001)
+    while time.time() < stop_at:
+        d, text = docs[j % len(docs)]
+        j += 1
+        payload = json.dumps({"spans": spans_for(text, 1 + j % 5), "version": versions[d]}).encode()
+        t0 = time.perf_counter()
+        status, data = c.call("PUT", f"/api/v1/documents/{d}/annotation", payload)
+        lat.append((time.perf_counter() - t0) * 1000)
+        if status != 200:
+            errors.append(f"{status} {data[:200]!r}")
+            break
+        versions[d] += 1
+    out.send((lat, errors, time.process_time()))
+    out.close()
+
+
+def row_concurrent(b: Bench, pid: int, seconds: float, runs: int) -> dict:
+    """8 client processes (one keep-alive connection each), each saving its own documents."""
+    ids = b.doc_ids(pid, 1 + N_CLIENTS * 10 * runs + 10)
+    lead = b.lead()
+    texts = {d: lead.json("GET", f"/api/v1/documents/{d}")["text"] for d in ids[10:]}
+    ctx = mp.get_context("fork")
+    thr, p99s, p50s, cpus, client_cpu, errors = [], [], [], [], [], []
+    for r in range(runs):
+        base = 10 + r * N_CLIENTS * 10
+        pipes, procs = [], []
+        start_at = time.time() + 0.5
+        stop_at = start_at + seconds
+        for i in range(N_CLIENTS):
+            mine = [(d, texts[d]) for d in ids[base + i * 10: base + (i + 1) * 10]]
+            rx, tx = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=_client, args=(b.server.port, b.tokens[i], mine, start_at, stop_at, tx))
+            p.start()
+            pipes.append(rx)
+            procs.append(p)
+        while time.time() < start_at:
+            time.sleep(0.001)
+        c0 = web_cpu_s(b.server)
+        results = [rx.recv() for rx in pipes]
+        wall = time.time() - start_at
+        cpu = web_cpu_s(b.server) - c0
+        for p in procs:
+            p.join()
+        lat = [x for res in results for x in res[0]]
+        errors += [e for res in results for e in res[1]]
+        thr.append(len(lat) / wall)
+        p99s.append(pct(lat, 99))
+        p50s.append(pct(lat, 50))
+        cpus.append(cpu / max(1, len(lat)) * 1000)
+        client_cpu.append(sum(res[2] for res in results) / max(1, len(lat)) * 1000)
+    if errors:
+        print("errors:", errors[:3], file=sys.stderr)
+    return {"clients": N_CLIENTS, "seconds": seconds, "per_s": median(thr), "p99_ms": median(p99s),
+            "p50_ms": median(p50s), "runs_per_s": thr, "runs_p99_ms": p99s,
+            "server_cpu_ms_per_save": median(cpus), "client_cpu_ms_per_save": median(client_cpu),
+            "errors": len(errors)}
+
+
+def row_export(b: Bench, n: int, runs: int) -> dict:
+    """n documents imported with 5 spans each (one submitted annotation per document), then
+    exported as JSON Lines through the API, peak PSS of the web processes sampled meanwhile."""
+    pid = b.project("Export")
+    docs = make_docs(n, seed=1)
+    for d in docs:
+        d["spans"] = spans_for(d["text"], 5)
+    body = jsonl(docs)
+    t0 = time.perf_counter()
+    status, data = b.lead().call("POST", f"/api/v1/projects/{pid}/documents", body)
+    import_s = time.perf_counter() - t0
+    if status != 201:
+        raise SystemExit(f"import with spans: {status} {data[:300]!r}")
+    out: dict = {"docs": n, "spans_per_doc": 5, "import_with_spans_s": import_s}
+    b.settle()
+    idle = web_pss_mb(b.server)
+    walls, cpus, peaks, sizes = [], [], [], []
+    for _ in range(runs):
+        peak = [0.0]
+        done = threading.Event()
+
+        def sample():
+            while not done.is_set():
+                peak[0] = max(peak[0], web_pss_mb(b.server))
+                time.sleep(0.01)
+
+        th = threading.Thread(target=sample)
+        th.start()
+        lead = b.lead()
+        c0 = web_cpu_s(b.server)
+        t0 = time.perf_counter()
+        status, data = lead.call("GET", f"/api/v1/projects/{pid}/export?format=jsonl&source=all&tokens=false")
+        walls.append(time.perf_counter() - t0)
+        cpus.append(web_cpu_s(b.server) - c0)
+        done.set()
+        th.join()
+        if status != 200:
+            raise SystemExit(f"export: {status} {data[:300]!r}")
+        lines = data.count(b"\n")
+        if lines != n:
+            raise SystemExit(f"export: {lines} lines, expected {n}")
+        first = json.loads(data[:data.index(b"\n")])
+        assert len(first["spans"]) == 5, first["spans"]
+        peaks.append(peak[0])
+        sizes.append(len(data))
+    out.update({"s": median(walls), "runs_s": walls, "cpu_s": median(cpus), "peak_pss_mb": median(peaks),
+                "runs_peak_pss_mb": peaks, "pss_before_mb": idle, "output_mb": round(sizes[0] / 1e6, 1),
+                "project": pid})
+    return out
+
+
+def row_tokenizer(b: Bench, n: int) -> dict:
+    """With background tokenizing on (the default): the import answers without tokenizing,
+    a low-priority job tokenizes every new document; how long it takes and what it costs."""
+    b.server.stop()
+    env = dict(b.env, ANNOTATOR_BACKGROUND_TOKENIZE="true")
+    b.start(env)
+    pid = b.project("Tokenize")
+    body = jsonl(make_docs(n, seed=2))
+    lead = b.lead()
+    t0 = time.perf_counter()
+    status, data = lead.call("POST", f"/api/v1/projects/{pid}/documents", body)
+    import_s = time.perf_counter() - t0
+    if status != 201:
+        raise SystemExit(f"import: {status} {data[:300]!r}")
+    ids = b.doc_ids(pid, n)
+    peak_job, job_cpu = 0.0, 0.0
+    deadline = time.perf_counter() + 600
+    last = ids[-1]
+    while time.perf_counter() < deadline:
+        jobs = [p for p in tree_pids(b.server.proc.pid) if p not in web_pids(b.server)]
+        if jobs:
+            peak_job = max(peak_job, sum(pss_kb(p) for p in jobs) / 1024)
+            job_cpu = max(job_cpu, sum(cpu_s(p) for p in jobs))
+        doc = lead.json("GET", f"/api/v1/documents/{last}")
+        if doc["tokens"] is not None:
+            first = lead.json("GET", f"/api/v1/documents/{ids[0]}")
+            if first["tokens"] is not None:
+                break
+        time.sleep(0.2)
+    done_s = time.perf_counter() - t0
+    b.server.stop()
+    b.start()
+    return {"docs": n, "import_s": import_s, "all_tokenized_after_s": done_s,
+            "job_peak_pss_mb": peak_job, "job_cpu_s": job_cpu}
+
+
+def row_idle_and_cold(b: Bench, runs: int) -> dict:
+    b.server.stop()
+    starts, idles = [], []
+    for _ in range(runs):
+        starts.append(b.start())
+        b.lead().json("GET", "/api/v1/me")
+        time.sleep(1.5)
+        idles.append(web_pss_mb(b.server))
+        b.server.stop()
+    b.start()
+    return {"cold_start_s": median(starts), "runs_cold_start_s": starts, "idle_pss_mb": median(idles),
+            "runs_idle_pss_mb": idles}
+
+
+def run(quick: bool = False, runs: int = 3, workers: int = 2, db: str | None = None,
+        log: str | None = None) -> dict:
+    n_import = 1000 if quick else 10_000
+    n_saves = 100 if quick else 500
+    conc_seconds = 3 if quick else 20
+    n_export = 1000 if quick else 10_000
+    tmp = Path(tempfile.mkdtemp(prefix="annotator-bench-"))
+    b = Bench(db, workers, tmp, log)
+    res: dict = {"workers": workers, "cpu_count": os.cpu_count(), "quick": quick, "runs": runs,
+                 "database": "postgresql" if db and db.startswith("postgresql") else "sqlite"}
+    try:
+        b.setup()
+        res["first_start_s"] = b.start()
+        b.lead().json("GET", "/api/v1/me")
+        time.sleep(1.5)
+        res["first_idle_pss_mb"] = web_pss_mb(b.server)
+        # first, while the database holds no other documents for the job to tokenize
+        print("  background tokenizer ...", file=sys.stderr, flush=True)
+        res["tokenizer"] = row_tokenizer(b, 50 if quick else 200)
+        # saves on their own project of 1,000 documents, before the bulk imports
+        pid = b.project("Saves")
+        status, data = b.lead().call("POST", f"/api/v1/projects/{pid}/documents", jsonl(make_docs(1000, seed=3)))
+        assert status == 201, data[:300]
+        b.settle()
+        print("  saves ...", file=sys.stderr, flush=True)
+        res["save"] = row_saves(b, pid, n_saves, runs)
+        print("  concurrent saves ...", file=sys.stderr, flush=True)
+        b.settle()
+        res["concurrent"] = row_concurrent(b, pid, conc_seconds, runs)
+        print("  import ...", file=sys.stderr, flush=True)
+        res["import"] = row_import(b, n_import, runs)
+        print("  export ...", file=sys.stderr, flush=True)
+        res["export"] = row_export(b, n_export, runs)
+        print("  idle memory and cold start ...", file=sys.stderr, flush=True)
+        res.update(row_idle_and_cold(b, runs))
+    finally:
+        if b.server:
+            b.server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return res
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--db", default=None, help="an EMPTY, disposable PostgreSQL database URL")
     ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "server.json"))
     args = ap.parse_args()
-    n_import = 1000 if args.quick else 10_000
-    n_saves = 100 if args.quick else 500
-    conc_seconds = 3 if args.quick else 20
-
-    tmp = Path(tempfile.mkdtemp(prefix="annotator-bench-"))
-    db = "sqlite:///" + str(tmp / "bench.db")
-    env = {**os.environ, "ANNOTATOR_DATA_DIR": str(tmp / "data"), "PYTHONPATH": str(ROOT)}
-    env.pop("ANNOTATOR_DATABASE_URL", None)
-    results: dict = {"workers": args.workers, "cpu_count": os.cpu_count()}
-    try:
-        cli(db, "init", env=env)
-        cli(db, "users", "add", "lead", "--role", "lead", "--password", PASSWORD, env=env)
-        cli(db, "projects", "create", "Bench", "--language", "ko", "--k", "2", env=env)
-        token = cli(db, "users", "token", "lead", env=env).strip().splitlines()[-1]
-        annotators = []
-        for i in range(8):
-            cli(db, "users", "add", f"a{i}", "--password", PASSWORD, env=env)
-            annotators.append(cli(db, "users", "token", f"a{i}", env=env).strip().splitlines()[-1])
-
-        server = Server(db, args.workers, env)
-        results["cold_start_first_s"] = server.start()
-        time.sleep(1.0)
-        results["idle_pss_mb"] = tree_pss_mb(server.proc.pid)
-
-        # 1. import
-        docs = make_docs(n_import)
-        body = "\n".join(json.dumps(d, ensure_ascii=False) for d in docs).encode()
-        lead = Client(server.port, token)
-        t0 = time.perf_counter()
-        status, data = lead.call("POST", "/api/v1/projects/1/documents", body)
-        results["import_s"] = time.perf_counter() - t0
-        results["import_docs"] = n_import
-        assert status == 201, data[:300]
-
-        # 2. single saves, one after another (each a new version of one annotation)
-        status, data = lead.call("GET", "/api/v1/projects/1/documents?per_page=500")
-        items = json.loads(data)["items"]
-        doc_ids = [d["id"] for d in items]
-        a0 = Client(server.port, annotators[0])
-        _, data = a0.call("GET", f"/api/v1/documents/{doc_ids[0]}")
-        text = json.loads(data)["text"]
-        one = spans_for(text, 1)
-        lat = []
-        for v in range(n_saves):
-            payload = json.dumps({"spans": one, "version": v}).encode()
-            t0 = time.perf_counter()
-            status, data = a0.call("PUT", f"/api/v1/documents/{doc_ids[0]}/annotation", payload)
-            lat.append((time.perf_counter() - t0) * 1000)
-            assert status == 200, data
-        results["save_p50_ms"] = pct(lat, 50)
-        results["save_p99_ms"] = pct(lat, 99)
-
-        # 3. 8 concurrent clients, each saving its own documents for conc_seconds
-        texts = {}
-        for d in doc_ids[1:81]:
-            _, data = a0.call("GET", f"/api/v1/documents/{d}")
-            texts[d] = json.loads(data)["text"]
-        stop_at = time.perf_counter() + conc_seconds
-        lats: list[list[float]] = [[] for _ in range(8)]
-        errors: list[str] = []
-
-        def worker(i: int) -> None:
-            c = Client(server.port, annotators[i])
-            mine = doc_ids[1 + i * 10: 1 + (i + 1) * 10]
-            versions = {d: 0 for d in mine}
-            j = 0
-            while time.perf_counter() < stop_at:
-                d = mine[j % len(mine)]
-                j += 1
-                payload = json.dumps({"spans": spans_for(texts[d], 1 + j % 5), "version": versions[d]}).encode()
-                t0 = time.perf_counter()
-                status, data = c.call("PUT", f"/api/v1/documents/{d}/annotation", payload)
-                lats[i].append((time.perf_counter() - t0) * 1000)
-                if status != 200:
-                    errors.append(f"{status} {data[:200]!r}")
-                    return
-                versions[d] += 1
-
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t0
-        all_lat = [x for lst in lats for x in lst]
-        results["concurrent_saves_per_s"] = len(all_lat) / wall
-        results["concurrent_p99_ms"] = pct(all_lat, 99)
-        results["concurrent_errors"] = len(errors)
-        if errors:
-            print("errors:", errors[:3], file=sys.stderr)
-
-        # 4. export (when the export endpoint exists): 10,000 documents with 5 spans each
-        status, _ = lead.call("GET", "/api/v1/projects/1/export?format=jsonl&source=all&limit=1")
-        if status != 404:
-            n_export = min(n_import, 10_000)
-            a1 = Client(server.port, annotators[1])
-            # bulk-submit 5 spans on every document through the API as annotator a1
-            _, data = lead.call("GET", f"/api/v1/projects/1/documents?per_page=500&page=1")
-            all_ids = []
-            page = 1
-            while True:
-                _, data = lead.call("GET", f"/api/v1/projects/1/documents?per_page=500&page={page}")
-                got = json.loads(data)["items"]
-                if not got:
-                    break
-                all_ids += [(d["id"], d["preview"]) for d in got]
-                page += 1
-            by_id = {f"b{i}": d["text"] for i, d in enumerate(docs)}
-            ext = {d["id"]: d for d in items}
-            for did, _prev in all_ids[:n_export]:
-                _, data = a1.call("GET", f"/api/v1/documents/{did}")
-                t = json.loads(data)["text"]
-                a1.call("PUT", f"/api/v1/documents/{did}/annotation",
-                        json.dumps({"spans": spans_for(t, 5), "version": 0, "status": "submitted"}).encode())
-            peak = [0.0]
-            done = threading.Event()
-
-            def sample():
-                while not done.is_set():
-                    peak[0] = max(peak[0], tree_pss_mb(server.proc.pid))
-                    time.sleep(0.02)
-
-            th = threading.Thread(target=sample)
-            th.start()
-            t0 = time.perf_counter()
-            status, data = lead.call("GET", "/api/v1/projects/1/export?format=jsonl&source=all")
-            results["export_s"] = time.perf_counter() - t0
-            done.set()
-            th.join()
-            results["export_docs"] = n_export
-            results["export_lines"] = data.count(b"\n")
-            results["export_peak_pss_mb"] = peak[0]
-        server.stop()
-
-        # 7. cold start again (relaunch, warm file cache)
-        starts = []
-        for _ in range(3):
-            s2 = Server(db, args.workers, env)
-            starts.append(s2.start())
-            s2.stop()
-        results["cold_start_s"] = statistics.median(starts)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
+    res = run(args.quick, args.runs, args.workers, args.db)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=2))
-    rows = [
-        ("import documents (~2,000 chars) via API", f"{results.get('import_docs')} docs in {results.get('import_s', 0):.2f} s"),
-        ("save one span, in a row: p50 / p99", f"{results['save_p50_ms']:.1f} / {results['save_p99_ms']:.1f} ms"),
-        ("8 concurrent clients: throughput, p99", f"{results['concurrent_saves_per_s']:.0f} /s, {results['concurrent_p99_ms']:.1f} ms"),
-        ("export 10,000 docs x 5 spans (jsonl)", f"{results['export_s']:.2f} s" if "export_s" in results else "n/a"),
-        ("peak server memory during export (PSS)", f"{results['export_peak_pss_mb']:.0f} MB" if "export_peak_pss_mb" in results else "n/a"),
-        ("server memory at idle (PSS, all processes)", f"{results['idle_pss_mb']:.0f} MB"),
-        ("cold start to first 200 (relaunch, median of 3)", f"{results['cold_start_s']:.2f} s"),
-    ]
-    width = max(len(r[0]) for r in rows)
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
-    print(f"(workers={args.workers}, {os.cpu_count()} cores; JSON in {args.json})")
+    Path(args.json).write_text(json.dumps(res, indent=2))
+    print(json.dumps(res, indent=2))
 
 
 if __name__ == "__main__":

@@ -165,6 +165,14 @@ class Helper:
             return list(s.execute(select(Document).where(Document.project_id == project.id)
                                   .order_by(Document.id)).scalars())
 
+    def tokenize(self, project=None) -> int:
+        """Store the documents' tokens, as `annotator serve`'s background job does after an
+        import (annotator.tokenize_job); without it the first open of each computes them."""
+        from annotator.tokenize_job import run_job
+
+        return run_job(self.app.config["DATABASE_URL"], self.app.config["DATA_DIR"],
+                       project.id if project is not None else None)
+
     def demo(self):
         """The demo project (its lead, alice and bob are members), plus the helper's users."""
         from annotator.demo import load_demo

@@ -36,7 +36,7 @@ from ._common import ExportError, LabelSet, Report, prepare, split_of
 from .conll import ConllExporter
 from .docbin import SpacyExporter
 from .hf import HfExporter
-from .jsonl import JsonlExporter, dumps as _jsonl_dumps
+from .jsonl import FILENAME as _JSONL_FILE, JsonlExporter, dumps as _jsonl_dumps, plain_line
 
 __all__ = ["EXPORTERS", "ExportError", "export", "iter_jsonl", "REPORT_FILE"]
 
@@ -62,7 +62,7 @@ class ExportContext:
 
 def export(records: Iterable[dict], labels: Sequence[Any], fmt: str, out_dir, lang: str = "ko",
            words: Sequence[str] = (), dev: float = 0.2, seed: int = 0,
-           min_aligned: float | None = 0.99) -> dict:
+           min_aligned: float | None = 0.99, tokens: bool = True) -> dict:
     """Write ``fmt`` (one of ``EXPORTERS``) into ``out_dir`` and return the
     report (also written to ``out_dir/export-report.json``).
 
@@ -80,8 +80,12 @@ def export(records: Iterable[dict], labels: Sequence[Any], fmt: str, out_dir, la
         raise ExportError(f"unknown export format {fmt!r}; choose one of {sorted(EXPORTERS)}")
     if not 0 <= dev < 1:
         raise ExportError(f"dev must be in [0, 1), not {dev!r}")
+    if not tokens and fmt != "jsonl":
+        raise ExportError(f"only jsonl can be written without tokens, not {fmt!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if not tokens:
+        return _export_plain_jsonl(records, LabelSet(labels), lang, out)
     labelset = LabelSet(labels)
     words = tuple(words or ())
     report = Report(fmt, labelset, lang, min_aligned)
@@ -108,6 +112,40 @@ def export(records: Iterable[dict], labels: Sequence[Any], fmt: str, out_dir, la
     return result
 
 
+def _export_plain_jsonl(records: Iterable[dict], labelset: LabelSet, lang: str, out: Path) -> dict:
+    path, tmp = out / _JSONL_FILE, out / f".{_JSONL_FILE}.part"
+    n = docs = spans = 0
+    last = None
+    per_label = {name: 0 for name in labelset.by_name}
+    try:
+        with open(tmp, "wb") as f:
+            for record in iter_plain_jsonl(records, labelset):
+                f.write(record[0])
+                n += 1
+                doc_id = record[1]["document"].get("id")
+                if doc_id != last:
+                    docs, last = docs + 1, doc_id
+                for sp in record[1].get("spans") or ():
+                    per_label[sp["label"]] += 1
+                    spans += 1
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    result = {"format": "jsonl", "tokens": False, "lang": lang, "ok": True, "records": n,
+              "documents": docs, "spans": spans,
+              "labels": {k: {"total": v} for k, v in per_label.items()},
+              "files": {_JSONL_FILE: {"records": n}},
+              "notes": ["written without tokens: spans keep their character offsets only"]}
+    _write_report(out / REPORT_FILE, result)
+    return result
+
+
+def iter_plain_jsonl(records: Iterable[dict], labelset: LabelSet) -> Iterator[tuple[bytes, dict]]:
+    for record in records:
+        yield plain_line(record, labelset), record
+
+
 def _write_report(path: Path, report: dict) -> None:
     tmp = path.with_name("." + path.name + ".part")
     tmp.write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf8")
@@ -115,7 +153,8 @@ def _write_report(path: Path, report: dict) -> None:
 
 
 def iter_jsonl(records: Iterable[dict], labels: Sequence[Any], lang: str = "ko",
-               words: Sequence[str] = (), report: dict | None = None) -> Iterator[str]:
+               words: Sequence[str] = (), report: dict | None = None,
+               tokens: bool = True) -> Iterator[str | bytes]:
     """Yield ``jsonl`` export lines (``str`` ending in ``\\n``) one record at a
     time, for streamed HTTP responses.
 
@@ -125,8 +164,14 @@ def iter_jsonl(records: Iterable[dict], labels: Sequence[Any], lang: str = "ko",
     when the generator is exhausted.  Data errors (span outside the text,
     unknown label) raise ``ExportError`` when reached, so callers that must
     not send a truncated body should validate first or buffer.
+
+    ``tokens=False`` yields ``bytes`` lines without tokens (no report).
     """
     labelset = LabelSet(labels)
+    if not tokens:  # lines as UTF-8 bytes, nothing tokenized (see jsonl.plain_line)
+        for line, _record in iter_plain_jsonl(records, labelset):
+            yield line
+        return
     words = tuple(words or ())
     rep = Report("jsonl", labelset, lang, None)
     for record in records:

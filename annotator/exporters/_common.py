@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import operator
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from .. import nlp as _nlp
+
+_SIDE = (operator.itemgetter(0), operator.itemgetter(1))
 
 
 class ExportError(Exception):
@@ -145,8 +148,14 @@ def prepare(record: dict, labelset: LabelSet, lang: str, words: Sequence[str]) -
     else:
         boundaries = _nlp.normalise_boundaries(text, tokens, split_scripts=False)
     toks = _nlp.doc_tokens(text, boundaries)
-    by_start = {s: i for i, (s, _, _) in enumerate(toks)}
-    by_end = {e: i for i, (_, e, _) in enumerate(toks)}
+    n_toks = len(toks)
+
+    def at(offset: int, side: int) -> int | None:
+        # the token starting (side 0) or ending (side 1) at offset, by bisection: building
+        # offset -> index maps of every token cost more than the rest of prepare (profiled)
+        i = bisect.bisect_left(toks, offset, key=_SIDE[side])
+        return i if i < n_toks and toks[i][side] == offset else None
+
     prepared = Prepared(record, text, boundaries, toks)
     n = len(text)
     where = f"document {doc_key(document)!r} ({record.get('source') or record.get('annotator')})"
@@ -159,7 +168,7 @@ def prepare(record: dict, labelset: LabelSet, lang: str, words: Sequence[str]) -
                               f"{sorted(labelset.by_name)}")
         attrs = dict(sp.get("attributes") or {})
         ps = PreparedSpan(start, end, label, attrs, labelset.kind(label))
-        ts, te = by_start.get(start), by_end.get(end)
+        ts, te = at(start, 0), at(end, 1)
         if ts is None or te is None:
             bad = []
             if ts is None:

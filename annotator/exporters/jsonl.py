@@ -14,7 +14,7 @@ import os
 import orjson
 from pathlib import Path
 
-from ._common import Prepared, doc_key
+from ._common import ExportError, LabelSet, Prepared, doc_key
 
 FILENAME = "annotations.jsonl"
 
@@ -36,6 +36,36 @@ def build_line(p: Prepared) -> dict:
     tokens = [{"text": p.text[s:e], "start": s, "end": e, "id": i, "ws": ws}
               for i, (s, e, ws) in enumerate(p.toks)]
     return {"id": doc_key(document), "text": p.text, "spans": spans, "tokens": tokens, "meta": meta}
+
+
+def plain_line(record: dict, labelset: LabelSet) -> bytes:
+    """The line without tokens (``tokens=false``): ``{"id", "text", "spans": [{start, end,
+    label, attributes}], "meta"}``. Nothing is tokenized, so nothing needs Kiwi or spaCy;
+    spans are checked as ``prepare`` checks them (inside the text, label in the set)."""
+    document = record["document"]
+    text = document["text"]
+    n = len(text)
+    spans = []
+    for sp in record.get("spans") or ():
+        start, end, label = sp["start"], sp["end"], sp["label"]
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= n):
+            raise ExportError(f"document {doc_key(document)!r}: span {start}-{end} {label} is outside "
+                              f"the text (length {n})")
+        if label not in labelset.by_name:
+            raise ExportError(f"document {doc_key(document)!r}: span {start}-{end} has label {label!r}, "
+                              f"not in the label set {sorted(labelset.by_name)}")
+        spans.append({"start": start, "end": end, "label": label,
+                      "attributes": dict(sp.get("attributes") or {})})
+    spans.sort(key=lambda s: (s["start"], -s["end"], s["label"]))
+    meta = dict(document.get("meta") or {})
+    meta.update({
+        "document_id": document.get("id"),
+        "external_id": document.get("external_id"),
+        "annotator": record.get("annotator") or "gold",
+        "source": record.get("source"),
+        "status": record.get("status"),
+    })
+    return orjson.dumps({"id": doc_key(document), "text": text, "spans": spans, "meta": meta}) + b"\n"
 
 
 def dumps(p: Prepared) -> str:

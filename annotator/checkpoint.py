@@ -1,0 +1,56 @@
+"""WAL checkpoints off the request path, for the server's SQLite connections.
+
+Profile (10,000-document import, 44 MB): SQLite's automatic checkpoint runs inside the
+COMMIT that pushes the WAL past 1,000 pages, copying the WAL into the database and
+fsyncing both: 0.25-0.3 s of that request's 0.6 s on this machine. The same happens to
+one save in every couple of hundred, which is what its p99 sees. The server therefore
+turns the automatic checkpoint off on its connections (``PRAGMA wal_autocheckpoint=0``)
+and runs a PASSIVE checkpoint from one background thread per process whenever the WAL
+has grown. PASSIVE never waits for readers or writers; a busy or failed checkpoint is
+simply tried again on the next tick. Commands (``annotator import`` etc.) keep SQLite's
+automatic checkpoint, and SQLite checkpoints when the last connection closes.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+
+TICK_S = 0.5
+
+_started: dict[str, int] = {}
+_guard = threading.Lock()
+
+
+def _run(db_path: str) -> None:
+    wal = db_path + "-wal"
+    seen = None
+    conn = None
+    while True:
+        threading.Event().wait(TICK_S)
+        try:
+            stamp = os.stat(wal).st_mtime_ns
+        except OSError:
+            continue
+        if stamp == seen:
+            continue  # nothing written since the last checkpoint
+        try:
+            if conn is None:
+                conn = sqlite3.connect(db_path, timeout=0.1, isolation_level=None,
+                                       check_same_thread=False)
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            seen = stamp
+        except sqlite3.Error:
+            pass  # busy or locked: next tick
+
+
+def ensure_checkpointer(db_path: str) -> None:
+    """Start this process's checkpoint thread for ``db_path`` (once per process: a forked
+    worker starts its own)."""
+    pid = os.getpid()
+    with _guard:
+        if _started.get(db_path) == pid:
+            return
+        _started[db_path] = pid
+    threading.Thread(target=_run, args=(db_path,), name="wal-checkpoint", daemon=True).start()

@@ -1,0 +1,283 @@
+"""The fast paths of issue 7 do the same thing as the slow ones they replace.
+
+Speed itself is measured in bench/ (bench/run_all.py), never asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from annotator import nlp
+from annotator.cli import main
+from annotator.db import Database, json_dumps, json_loads, migrate
+from annotator.errors import AnnotatorError, Invalid
+from annotator.importing import decode_upload, parse_json_or_jsonl, parse_upload
+
+from conftest import PG_URL, ROOT
+
+
+# --- import parsing -------------------------------------------------------------------
+
+def _slow(data: bytes):
+    return parse_json_or_jsonl(decode_upload(data, "up")[0], "up")
+
+
+def _outcome(fn, data: bytes):
+    try:
+        return ("ok", fn(data))
+    except AnnotatorError as e:
+        return ("error", e.status, e.message, e.details)
+
+
+@pytest.mark.parametrize("data", [
+    '{"text": "메타는 😀 a\\u00a0b", "id": 1}\n{"text": "x"}\n'.encode(),
+    b'\xef\xbb\xbf{"text": "bom"}\r\n\r\n{"text": "crlf"}\r\n',
+    b'[{"text": "a list"}, {"text": "of two"}]',
+    b'{"text": "ok"}\n{"text": broken}\n{"text": "ok"}\n{bad\n',
+    b'{"text": "bad utf-8 \xff here"}\n',
+    b"\n  \n",
+    b"",
+    '{"text": "lone \\ud800 surrogate"}\n'.encode(),
+    b'{"text": "nul \\u0000 char"}\n',
+])
+def test_bytes_parser_gives_what_the_str_parser_gives(data):
+    assert _outcome(lambda d: parse_upload(d, "up", ".jsonl", "ours")[0], data) == _outcome(_slow, data)
+
+
+# --- JSON columns ---------------------------------------------------------------------
+
+def test_json_columns_round_trip_what_orjson_refuses():
+    for value in ({"big": 2**70}, {"n": [1, 2.5, None, "메타 😀"]}, {1: "int key"}):
+        assert json_loads(json_dumps(value)) == json.loads(json.dumps(value))
+    assert json_loads('{"x": NaN}')["x"] != json_loads('{"x": NaN}')["x"]  # NaN, as json reads it
+
+
+# --- tokens: stored boundaries are checked and expanded as before -----------------------
+
+def _ref_is_clean(text, spans):
+    prev = 0
+    for s, e in spans:
+        if s < prev or e <= s or e > len(text):
+            return False
+        if s > prev and not text[prev:s].isspace():
+            return False
+        if re.search(r"\s", text[s:e]):
+            return False
+        prev = e
+    return prev == len(text) or text[prev:].isspace()
+
+
+def _ref_doc_tokens(text, boundaries):
+    out, prev = [], 0
+    for s, e in boundaries:
+        if s > prev:
+            nlp._ws_run(text, prev, s, out)
+        out.append((s, e, False))
+        prev = e
+    if prev < len(text):
+        nlp._ws_run(text, prev, len(text), out)
+    return out
+
+
+def test_boundary_check_and_token_expansion_match_the_token_by_token_versions():
+    rng = random.Random(7)
+    alphabet = "ab 메\n\u00a0😀\r\t"
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        if rng.random() < 0.5:
+            spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+        else:
+            pts = sorted(rng.randint(0, len(text)) for _ in range(2 * rng.randint(0, 4)))
+            spans = [(pts[i], pts[i + 1]) for i in range(0, len(pts), 2)]
+            if spans and rng.random() < 0.3:
+                spans.reverse()
+        clean = _ref_is_clean(text, spans)
+        assert nlp._is_clean(text, spans) == clean, (text, spans)
+        if clean:
+            assert nlp.doc_tokens(text, spans) == _ref_doc_tokens(text, spans), (text, spans)
+
+
+# --- SQLite writers queue on the file lock ----------------------------------------------
+
+@pytest.mark.skipif(bool(PG_URL), reason="the writer file lock is SQLite's")
+def test_concurrent_writers_queue_and_a_rollback_releases_the_lock(tmp_path):
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path}/w.db"
+    migrate(url)
+    db = Database(url)
+    errors: list[str] = []
+
+    def writer(k: int) -> None:
+        try:
+            for i in range(40):
+                with db.session() as s:
+                    s.execute(text("INSERT INTO users (username, role, active, created_at) "
+                                   "VALUES (:u, 'annotator', 1, '2026-01-01 00:00:00')"),
+                              {"u": f"w{k}-{i}"})
+                    s.commit()
+        except Exception as e:  # noqa: BLE001  (report every failure)
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with db.session() as s:  # a failed transaction rolls back and lets go of the lock
+        s.execute(text("SELECT 1"))
+        s.rollback()
+    done = threading.Event()
+
+    def other():
+        with db.session() as s:
+            s.execute(text("UPDATE users SET active = active"))
+            s.commit()
+        done.set()
+
+    threading.Thread(target=other).start()
+    assert done.wait(5), "the write lock was still held after a rollback"
+    with db.session(write=False) as s:
+        assert s.execute(text("SELECT count(*) FROM users WHERE username LIKE 'w%'")).scalar() == 160
+    db.dispose()
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="WAL checkpoints are SQLite's")
+def test_background_checkpoint_copies_the_wal_into_the_database(tmp_path):
+    from sqlalchemy import text
+
+    path = tmp_path / "c.db"
+    migrate(f"sqlite:///{path}")
+    db = Database(f"sqlite:///{path}", background_checkpoint=True)
+    with db.session() as s:
+        assert s.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
+        for i in range(300):
+            s.execute(text("INSERT INTO users (username, role, active, created_at) "
+                           "VALUES (:u, 'annotator', 1, '2026-01-01 00:00:00')"), {"u": f"{i:04d}" + "x" * 40})
+        s.execute(text("CREATE TABLE filler (x TEXT)"))
+        s.execute(text("INSERT INTO filler VALUES (:x)"), [{"x": "y" * 4000} for _ in range(300)])
+        s.commit()
+    before = path.stat().st_size
+    deadline = time.monotonic() + 10
+    while path.stat().st_size < before + 1_000_000 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert path.stat().st_size >= before + 1_000_000, "nothing was checkpointed"
+    db.dispose()
+
+
+# --- background tokenizing --------------------------------------------------------------
+
+def test_tokenize_command_stores_the_tokens_the_exporters_would_compute(h, db_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANNOTATOR_DATA_DIR", str(tmp_path / "data"))
+    ko = h.project("Korean", language="ko")
+    en = h.project("English", language="en")
+    texts = {"k1": "메타는 알렉산드르 왕을 뽑았다.\r\n구글도 놀랐다 😀", "k2": "Scale AI는  148억 달러"}
+    h.docs(ko, [{"id": k, "text": t} for k, t in texts.items()])
+    h.docs(en, [{"id": "e1", "text": "Meta paid $14.8B for\u00a0Scale AI."}])
+    runner = CliRunner()
+    res = runner.invoke(main, ["--db", db_url, "tokenize", "Korean"], catch_exceptions=False)
+    assert res.exit_code == 0 and "Tokenized 2 documents" in res.output, res.output
+    res = runner.invoke(main, ["--db", db_url, "tokenize"], catch_exceptions=False)
+    assert "Tokenized 1 documents" in res.output, res.output  # only the English one was left
+    res = runner.invoke(main, ["--db", db_url, "tokenize"], catch_exceptions=False)
+    assert "Tokenized 0 documents" in res.output, res.output
+    lead = h.api(h.user("lead", "lead"))
+    for project, lang in ((ko, "ko"), (en, "en")):
+        status, listing = lead.get(f"/api/v1/projects/{project.id}/documents")
+        for item in listing["items"]:
+            status, doc = lead.get(f"/api/v1/documents/{item['id']}")
+            assert [tuple(t) for t in doc["tokens"]] == nlp.get_tokenizer_boundaries(doc["text"], lang)
+
+
+def test_a_kicked_job_leaves_when_another_one_is_waiting(tmp_path):
+    from annotator import tokenize_job
+
+    data = str(tmp_path / "data")
+    os.makedirs(data)
+    wait_path, _run_path = tokenize_job.lock_paths(data, "sqlite:///nowhere.db")
+    holder = tokenize_job._flock(wait_path, blocking=True)
+    try:
+        assert tokenize_job.run_job("sqlite:///nowhere.db", data, wait=False) == 0
+    finally:
+        os.close(holder)
+
+
+def test_the_web_process_never_loads_spacy_kiwi_or_numpy(tmp_path):
+    """Import, read, save and export (without tokens) in a fresh interpreter; the heavy
+    libraries stay out of it (spaCy ~1 s and ~100 MB, Kiwi ~4 s and ~0.5 GB). Only opening a
+    document whose tokens no background job has stored yet tokenizes it in the web process."""
+    url = PG_URL or f"sqlite:///{tmp_path}/web.db"
+    code = f"""
+import json, sys
+sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'tests')!r})
+from conftest import Api, reset_postgres
+from annotator import create_app
+from annotator.db import migrate
+url = {url!r}
+if url.startswith("postgresql"):
+    reset_postgres(url)
+migrate(url)
+app = create_app({{"DATABASE_URL": url, "DATA_DIR": {str(tmp_path / 'data')!r}, "SECRET_KEY": "t"}})
+from annotator.users import create_token, create_user
+with app.extensions["annotator.db"].session() as s:
+    u = create_user(s, "lead", "lead", "password-1"); s.commit(); tok = create_token(s, u); s.commit()
+api = Api(app.test_client(), tok)
+assert api.post("/api/v1/projects", {{"name": "K", "language": "ko"}})[0] == 201
+body = "\\n".join(json.dumps({{"id": f"d{{i}}", "text": "메타는 알렉산드르 왕을 뽑았다 😀"}}, ensure_ascii=False)
+                 for i in range(3)).encode()
+assert api.post("/api/v1/projects/1/documents", raw=body)[0] == 201
+import subprocess  # the tokens, as `annotator serve`'s background job stores them: another process
+subprocess.run([sys.executable, "-m", "annotator.cli", "--db", url, "tokenize"], check=True,
+               capture_output=True)
+code, doc = api.get("/api/v1/documents/1")
+assert code == 200 and doc["tokens"], doc
+assert api.put("/api/v1/documents/1/annotation", {{"spans": [{{"start": 0, "end": 2, "label": "ORG",
+               "attributes": {{}}}}], "version": 0, "status": "submitted"}})[0] == 200
+assert api.get("/api/v1/documents/1/annotation")[0] == 200
+assert api.get("/api/v1/projects/1/next")[0] in (200, 204)
+resp = api.client.get("/api/v1/projects/1/export?format=jsonl&tokens=false", headers=api.headers)
+line = json.loads(resp.data.splitlines()[0])
+assert resp.status_code == 200 and "tokens" not in line and line["spans"][0]["end"] == 2, resp.data[:300]
+print(json.dumps(sorted(m for m in ("spacy", "kiwipiepy", "numpy", "thinc") if m in sys.modules)))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_export_without_tokens(h):
+    lead = h.api(h.user("lead", "lead"))
+    alice = h.api(h.user("alice"))
+    p = h.project("Plain", language="ko")
+    (doc,) = h.docs(p, [{"id": "x", "text": "메타는 😀 스케일 AI를", "meta": {"src": "t"}}])
+    spans = [{"start": 6, "end": 9, "label": "ORG", "attributes": {}},
+             {"start": 0, "end": 2, "label": "ORG", "attributes": {}}]
+    assert alice.put(f"/api/v1/documents/{doc.id}/annotation",
+                     {"spans": spans, "version": 0, "status": "submitted"})[0] == 200
+    resp = lead.client.get(f"/api/v1/projects/{p.id}/export?format=jsonl&tokens=false", headers=lead.headers)
+    assert resp.status_code == 200
+    (line,) = [json.loads(x) for x in resp.data.decode().splitlines()]
+    assert line == {"id": "x", "text": doc.text,
+                    "spans": sorted(spans, key=lambda s: s["start"]),
+                    "meta": {"src": "t", "document_id": doc.id, "external_id": "x", "annotator": "alice",
+                             "source": "annotator:alice", "status": "submitted"}}
+    full = lead.client.get(f"/api/v1/projects/{p.id}/export?format=jsonl", headers=lead.headers)
+    (with_tokens,) = [json.loads(x) for x in full.data.decode().splitlines()]
+    assert [(s["start"], s["end"]) for s in with_tokens["spans"]] == [(s["start"], s["end"]) for s in line["spans"]]
+    assert with_tokens["tokens"] and line["text"] == with_tokens["text"]
+    status, body = lead.get(f"/api/v1/projects/{p.id}/export?format=spacy&tokens=false")
+    assert status == 400 and body["error"] == "'tokens=false' is only for format=jsonl."
