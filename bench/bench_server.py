@@ -85,8 +85,12 @@ class Bench:
         return Client(self.server.port, self.lead_token)
 
     def project(self, name: str, language: str = "ko") -> int:
-        return self.lead().json("POST", "/api/v1/projects", {"name": name, "language": language, "k": 2},
-                                expect=201)["id"]
+        pid = self.lead().json("POST", "/api/v1/projects", {"name": name, "language": language, "k": 2},
+                               expect=201)["id"]
+        # the annotators work on it: members (the lead became one by creating it)
+        self.lead().json("POST", f"/api/v1/projects/{pid}/members",
+                         {"usernames": [f"a{i}" for i in range(N_CLIENTS)]})
+        return pid
 
     def doc_ids(self, pid: int, n: int) -> list[int]:
         lead, out, page = self.lead(), [], 1
