@@ -19,7 +19,7 @@ Settings, each measured with bench/bench_server.py (docs/speed.md):
 - SQLite WAL checkpoints in a background thread (checkpoint.py), not inside a commit.
 - after a request with a large body or a large answer (an import, an export) the worker
   hands the freed heap back to the system (glibc ``malloc_trim``): measured, a worker that
-  had parsed a 44 MB import kept ~250 MB of freed memory otherwise.
+  had parsed a 44 MB import stayed at 146 MB PSS without it, 47 MB with it (30 MB idle).
 """
 
 from __future__ import annotations
