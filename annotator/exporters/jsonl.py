@@ -19,8 +19,8 @@ from ._common import ExportError, LabelSet, Prepared, doc_key
 FILENAME = "annotations.jsonl"
 
 
-def build_line(p: Prepared) -> dict:
-    record, document = p.record, p.document
+def line_meta(record: dict, document: dict) -> dict:
+    """The line's ``meta``: the document's own, plus where the annotation came from."""
     meta = dict(document.get("meta") or {})
     meta.update({
         "document_id": document.get("id"),
@@ -29,6 +29,12 @@ def build_line(p: Prepared) -> dict:
         "source": record.get("source"),
         "status": record.get("status"),
     })
+    return meta
+
+
+def build_line(p: Prepared) -> dict:
+    record, document = p.record, p.document
+    meta = line_meta(record, document)
     spans = []
     for s in sorted(p.spans, key=lambda s: (s.start, -s.end, s.label)):
         spans.append({"start": s.start, "end": s.end, "label": s.label, "attributes": s.attributes,
@@ -57,14 +63,7 @@ def plain_line(record: dict, labelset: LabelSet) -> bytes:
         spans.append({"start": start, "end": end, "label": label,
                       "attributes": dict(sp.get("attributes") or {})})
     spans.sort(key=lambda s: (s["start"], -s["end"], s["label"]))
-    meta = dict(document.get("meta") or {})
-    meta.update({
-        "document_id": document.get("id"),
-        "external_id": document.get("external_id"),
-        "annotator": record.get("annotator") or "gold",
-        "source": record.get("source"),
-        "status": record.get("status"),
-    })
+    meta = line_meta(record, document)
     return orjson.dumps({"id": doc_key(document), "text": text, "spans": spans, "meta": meta}) + b"\n"
 
 
