@@ -190,6 +190,7 @@ def run_http(n_docs: int = 10_000, n_ann: int = 3, runs: int = 1, seed: int = 5,
     server = None
     try:
         cli(url, "users", "add", "lead", "--role", "lead", "--password", PASSWORD, env=env)
+        cli(url, "projects", "members", "1", "--add", "lead", env=env)  # leads see member projects
         token = cli(url, "users", "token", "lead", env=env).strip().splitlines()[-1]
         server = Server(url, 2, env)
         server.start()
