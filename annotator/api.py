@@ -16,7 +16,7 @@ from .projects import project_from_body, project_json, project_labels
 from .routing import check_can_read
 from .security import render_markdown
 from .tokens import add_words, ensure_tokens, set_words, word_list
-from .tokenize_job import kick_for_app
+from .tokenize_job import in_background, kick_for_app
 from .users import get_user
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -137,8 +137,14 @@ def list_documents(pid: int):
 
 
 def doc_for_page(d: Document, project: Project | None = None) -> dict:
-    """A document with its tokens, computed and stored on its first open (annotator.tokens)."""
+    """A document with its tokens. Not stored yet: under ``annotator serve`` the background job
+    is kicked and the answer says ``tokens_pending`` (the page asks again; the web process
+    never loads Kiwi for it); elsewhere they are computed and stored now (annotator.tokens)."""
     out = doc_json(d)
+    if d.tokens is None and in_background(current_app):
+        kick_for_app(current_app, min_interval=5)
+        out["tokens_pending"] = True
+        return out
     project = project or db.session().get(Project, d.project_id)
     out["tokens"] = ensure_tokens(db.get_db(), d, project)
     return out
@@ -146,10 +152,7 @@ def doc_for_page(d: Document, project: Project | None = None) -> dict:
 
 @bp.get("/documents/<int:did>")
 def get_document(did: int):
-    doc = db.get_document_or_404(did, g.user)
-    if doc.tokens is None:  # opened before the background job reached it: this one now
-        kick_for_app(current_app, min_interval=10)
-    return doc_for_page(doc)
+    return doc_for_page(db.get_document_or_404(did, g.user))
 
 
 @bp.get("/projects/<int:pid>/next")

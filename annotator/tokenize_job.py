@@ -134,8 +134,13 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def in_background(app) -> bool:
+    """Whether this app leaves tokenizing to background jobs: under ``annotator serve`` (not
+    in tests or commands) with ``BACKGROUND_TOKENIZE`` on."""
+    return bool(app.config.get("SERVING") and app.config.get("BACKGROUND_TOKENIZE"))
+
+
 def kick_for_app(app, min_interval: float = 0.0) -> None:
-    """``kick`` when the app runs under ``annotator serve`` (not in tests or commands) and
-    ``BACKGROUND_TOKENIZE`` is on."""
-    if app.config.get("SERVING") and app.config.get("BACKGROUND_TOKENIZE"):
+    """``kick`` when the app leaves tokenizing to background jobs (``in_background``)."""
+    if in_background(app):
         kick(app.config["DATABASE_URL"], app.config["DATA_DIR"], min_interval)

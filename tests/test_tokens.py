@@ -128,3 +128,15 @@ def test_cli_words_and_tokenize(h, ko, db_url):
     assert res.exit_code == 0 and "Tokenized 2 documents" in res.output
     assert words_of(TEXT, stored_tokens(h, docs[0].id))[:3] == ["알렉산더", "왕", "대표"]
     assert "Tokenized 0 documents" in run("tokenize", "Korean").output
+
+
+def test_under_serve_the_page_is_told_tokens_are_pending(app, h, ko):
+    """`annotator serve` leaves tokenizing to the background job (annotator.tokenize_job):
+    the answer comes at once, without tokens, and says so."""
+    _lead, ann, _p, docs = ko
+    app.config.update(SERVING=True, BACKGROUND_TOKENIZE=True)
+    code, doc = h.api(ann).get(f"/api/v1/documents/{docs[0].id}")
+    assert code == 200 and doc["tokens"] is None and doc["tokens_pending"] is True
+    app.config.update(BACKGROUND_TOKENIZE=False)  # off: the first open computes them
+    code, doc = h.api(ann).get(f"/api/v1/documents/{docs[1].id}")
+    assert doc["tokens"] and "tokens_pending" not in doc

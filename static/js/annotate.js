@@ -615,6 +615,7 @@
       saveError: '',
       incompleteCount: 0,
       misalignedCount: 0,
+      tokensPending: false,
       misalignedWord: '',
       spanCount: 0,
       message: '',
@@ -683,6 +684,7 @@
             self.version = a.data.version;
             self.status = a.data.status;
             ed.load(doc.text, a.data.spans, doc.tokens);
+            if (doc.tokens_pending) self.waitForTokens(doc.id, 0);
             lastSent = JSON.stringify(ed.wire());
             self.loading = false;
             self.onChanged();
@@ -911,6 +913,26 @@
 
       retry: function () { this.save({}); },
 
+      /** The server tokenizes in the background: ask again until the tokens are stored, then
+       *  snap and mark with them (selections snap to words until then). */
+      waitForTokens: function (did, tries) {
+        var self = this;
+        this.tokensPending = true;
+        if (tries > 90) return;
+        setTimeout(function () {
+          if (did !== self.did) return;
+          api('GET', self.apiBase + '/documents/' + did).then(function (r) {
+            if (did !== self.did) return;
+            if (r.status === 200 && r.data.tokens) {
+              self.tokensPending = false;
+              ed.setTokens(r.data.tokens, true);
+            } else {
+              self.waitForTokens(did, tries + 1);
+            }
+          }, function () { self.waitForTokens(did, tries + 1); });
+        }, 2000);
+      },
+
       /** Add the misaligned span's text to the project word list, then re-read the tokens. */
       addWord: function () {
         var word = this.misalignedWord, self = this;
@@ -922,6 +944,11 @@
         }).then(function (r) {
           if (r.status !== 200) throw new Error(errorText(r));
           self.busy = false;
+          if (r.data.tokens_pending) {
+            self.message = '“' + word + '” is in the word list now; the tokens are being recomputed.';
+            self.waitForTokens(self.did, 0);
+            return;
+          }
           ed.setTokens(r.data.tokens, true);
           self.message = ed.misaligned().length && self.misalignedWord === word
             ? '“' + word + '” is in the word list now, but the tokenizer still cuts it differently here.'

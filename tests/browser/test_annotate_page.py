@@ -383,3 +383,28 @@ def test_misaligned_span_is_marked_at_once_and_the_word_list_fixes_it(page, live
     expect(page.locator(".span-row")).to_have_count(1)
     expect(page.get_by_test_id("misaligned")).to_be_hidden()
     no_js_errors(page)
+
+
+def test_tokens_from_the_background_job_reach_an_open_page(page, app, live, h):
+    """Under `annotator serve` the web process does not tokenize: the page opens at once,
+    snaps to words, asks again, and marks with the export's tokens once the job stored them."""
+    from annotator.models import Document
+
+    app.config.update(SERVING=True, BACKGROUND_TOKENIZE=True)  # as `annotator serve` sets them
+    text = "알렉산더왕대표는 말했다. 메타는 투자했다."
+    h.user("ann")
+    p = h.project("Korean", language="ko")
+    (doc,) = h.docs(p, [{"id": "a", "text": text}])
+    login(page, live.url, "ann")
+    open_doc(page, live.url, p.id, doc.id)
+    expect(page.get_by_test_id("tokens-pending")).to_be_visible()
+    page.get_by_test_id("exact-toggle").check()
+    drag_select(page, text, 0, 4)
+    page.keyboard.press("1")
+    # the real job (a separate process) loads Kiwi and stores the tokens; the page picks them up
+    expect(page.get_by_test_id("misaligned")).to_contain_text(
+        "1 span does not fall on token boundaries", timeout=60_000)
+    expect(page.get_by_test_id("tokens-pending")).to_be_hidden()
+    with h.session() as s:
+        assert s.get(Document, doc.id).tokens is not None
+    no_js_errors(page)
