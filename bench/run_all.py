@@ -48,16 +48,6 @@ PEERS = {
 }
 
 
-def reset_postgres(url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
-
 def yes(ok: bool | None) -> str:
     return "-" if ok is None else ("yes" if ok else "NO")
 
@@ -159,6 +149,8 @@ def main() -> None:
         res[name] = fn()
         res["timings_s"][name] = round(time.perf_counter() - t0, 1)
         print(f"[{name}] done in {res['timings_s'][name]} s", file=sys.stderr, flush=True)
+
+    from annotator.db import reset_postgres
 
     if "server" not in skip:
         import bench_server

@@ -9,10 +9,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from annotator import create_app
-from annotator.db import migrate
+from annotator.db import migrate, reset_postgres  # noqa: F401  (tests import it from here)
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "annotator" / "data" / "corpus"
@@ -21,12 +21,6 @@ PG_URL = os.environ.get("ANNOTATOR_TEST_DATABASE_URL")
 PASSWORD = "correct-horse-42"
 
 
-def reset_postgres(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 @pytest.fixture(scope="session")

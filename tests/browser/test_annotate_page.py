@@ -352,17 +352,30 @@ def test_queue_empty_message(page, live, demo):
     expect(page.get_by_test_id("queue-empty")).to_be_visible()
 
 
-def test_misaligned_span_is_marked_at_once_and_the_word_list_fixes_it(page, live, h):
-    text = "알렉산더왕대표는 말했다. 메타는 투자했다."  # Kiwi glues 알렉산더왕 without the word
+GLUED = "알렉산더왕대표는 말했다. 메타는 투자했다."  # Kiwi glues 알렉산더왕 without the word
+
+
+def open_glued_name(page, live, h):
+    """ann opens a Korean project's one document, GLUED; returns (project, document)."""
     h.user("ann")
     p = h.project("Korean", language="ko")
-    (doc,) = h.docs(p, [{"id": "a", "text": text}])
+    (doc,) = h.docs(p, [{"id": "a", "text": GLUED}])
     login(page, live.url, "ann")
     open_doc(page, live.url, p.id, doc.id)
-    expect(page.get_by_test_id("misaligned")).to_be_hidden()
+    return p, doc
+
+
+def tag_given_name_exactly(page):
+    """Tag 알렉산더 (inside the glued 알렉산더왕) as PERSON with exact characters."""
     page.get_by_test_id("exact-toggle").check()
-    drag_select(page, text, 0, 4)
+    drag_select(page, GLUED, 0, 4)
     page.keyboard.press("1")
+
+
+def test_misaligned_span_is_marked_at_once_and_the_word_list_fixes_it(page, live, h):
+    p, doc = open_glued_name(page, live, h)
+    expect(page.get_by_test_id("misaligned")).to_be_hidden()
+    tag_given_name_exactly(page)
     banner = page.get_by_test_id("misaligned")
     expect(banner).to_contain_text("1 span does not fall on token boundaries")
     expect(page.locator(".span-row.misaligned")).to_have_count(1)
@@ -391,16 +404,9 @@ def test_tokens_from_the_background_job_reach_an_open_page(page, app, live, h):
     from annotator.models import Document
 
     app.config.update(SERVING=True, BACKGROUND_TOKENIZE=True)  # as `annotator serve` sets them
-    text = "알렉산더왕대표는 말했다. 메타는 투자했다."
-    h.user("ann")
-    p = h.project("Korean", language="ko")
-    (doc,) = h.docs(p, [{"id": "a", "text": text}])
-    login(page, live.url, "ann")
-    open_doc(page, live.url, p.id, doc.id)
+    p, doc = open_glued_name(page, live, h)
     expect(page.get_by_test_id("tokens-pending")).to_be_visible()
-    page.get_by_test_id("exact-toggle").check()
-    drag_select(page, text, 0, 4)
-    page.keyboard.press("1")
+    tag_given_name_exactly(page)
     # the real job (a separate process) loads Kiwi and stores the tokens; the page picks them up
     expect(page.get_by_test_id("misaligned")).to_contain_text(
         "1 span does not fall on token boundaries", timeout=60_000)
