@@ -137,13 +137,16 @@ def list_documents(pid: int):
 
 
 def doc_for_page(d: Document, project: Project | None = None) -> dict:
-    """A document with its tokens. Not stored yet: under ``annotator serve`` the background job
-    is kicked and the answer says ``tokens_pending`` (the page asks again; the web process
-    never loads Kiwi for it); elsewhere they are computed and stored now (annotator.tokens)."""
+    """A document with its tokens. Not stored yet: under ``annotator serve`` the web process
+    never loads Kiwi or spaCy for them (~0.5 GB in every worker): the background job is kicked
+    and the answer says ``tokens_pending`` (the page asks again), or, with the job turned off,
+    ``tokens`` stays null until ``annotator tokenize`` stores them (the page snaps to words);
+    elsewhere (tests, scripts) they are computed and stored now (annotator.tokens)."""
     out = doc_json(d)
-    if d.tokens is None and in_background(current_app):
-        kick_for_app(current_app, min_interval=5)
-        out["tokens_pending"] = True
+    if d.tokens is None and current_app.config.get("SERVING"):
+        if in_background(current_app):
+            kick_for_app(current_app, min_interval=5)
+            out["tokens_pending"] = True
         return out
     project = project or db.session().get(Project, d.project_id)
     out["tokens"] = ensure_tokens(db.get_db(), d, project)

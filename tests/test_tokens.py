@@ -137,6 +137,10 @@ def test_under_serve_the_page_is_told_tokens_are_pending(app, h, ko):
     app.config.update(SERVING=True, BACKGROUND_TOKENIZE=True)
     code, doc = h.api(ann).get(f"/api/v1/documents/{docs[0].id}")
     assert code == 200 and doc["tokens"] is None and doc["tokens_pending"] is True
-    app.config.update(BACKGROUND_TOKENIZE=False)  # off: the first open computes them
+    app.config.update(BACKGROUND_TOKENIZE=False)  # off: nothing will come but `annotator tokenize`
+    code, doc = h.api(ann).get(f"/api/v1/documents/{docs[1].id}")
+    assert code == 200 and doc["tokens"] is None and "tokens_pending" not in doc
+    assert stored_tokens(h, docs[1].id) is None  # the web process did not tokenize it
+    app.config.update(SERVING=False)  # tests and scripts: the first open computes them
     code, doc = h.api(ann).get(f"/api/v1/documents/{docs[1].id}")
     assert doc["tokens"] and "tokens_pending" not in doc
