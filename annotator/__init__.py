@@ -25,7 +25,10 @@ def create_app(overrides: dict | None = None) -> "Flask":
 
     from .config import load_config
 
+    from .request import Request
+
     app = Flask(__name__, static_folder=_asset_dir("static"), template_folder=_asset_dir("templates"))
+    app.request_class = Request
     app.config.update(load_config(overrides))
     if app.config["BEHIND_PROXY"]:
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -180,6 +180,19 @@ def _clean_fast(value, max_depth: int) -> bool:
 Problem = tuple[str, dict, str]  # (kind, detail, message)
 
 
+def clean_utf8(text: str) -> bytes | None:
+    """``text`` as UTF-8 when it holds neither NUL nor a lone surrogate (which UTF-8 cannot
+    encode), else None: the string rule for one long string, at the cost of encoding it.
+    Profiled on an import of 10,000 documents: ``string_problems`` re-serialising each record
+    to look for these was ~15% of the request; the importer needs the UTF-8 for the hash."""
+    if "\x00" in text:
+        return None
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+
+
 def string_problems(value, path: str = "", max_depth: int = MAX_DEPTH) -> list[Problem]:
     """``(kind, detail, message)`` for every string or key holding NUL or a lone surrogate
     (kind ``nul`` / ``surrogate``) and every container nested deeper than ``max_depth``

@@ -281,3 +281,61 @@ def test_export_without_tokens(h):
     assert with_tokens["tokens"] and line["text"] == with_tokens["text"]
     status, body = lead.get(f"/api/v1/projects/{p.id}/export?format=spacy&tokens=false")
     assert status == 400 and body["error"] == "'tokens=false' is only for format=jsonl."
+
+
+# --- the bulk import path: a body of over 1 MiB, several INSERT batches ----------------
+
+def _big_upload(n: int, tail: list[dict] = ()) -> tuple[list[dict], bytes]:
+    from annotator.importing import BATCH
+
+    assert n > 2 * BATCH  # several batches, the last one partial
+    records = [{"id": f"d{i}", "text": f"메타 {i}번 😀 Scale\tAI\n" + "가나다 " * 90,
+                "meta": {"n": i, "emoji": "👍🏽"}} for i in range(n)]
+    body = "\n".join(json.dumps(r, ensure_ascii=False) for r in [*records, *tail]).encode()
+    assert len(body) > (1 << 20)  # annotator/request.py's large-body read
+    return records, body
+
+
+def test_a_large_import_stores_every_text_as_text(h, db_url):
+    """Texts go to the database as UTF-8 bytes (fastsql's UTF8()): they must come back as
+    the same text, of SQL type text, with the hash of that text."""
+    import hashlib
+
+    lead = h.api(h.user("lead", "lead"))
+    p = h.project("Bulk")
+    records, body = _big_upload(1_201)
+    status, out = lead.post(f"/api/v1/projects/{p.id}/documents", raw=body)
+    assert status == 201 and out["imported"] == 1_201, out
+    import gc
+
+    assert gc.isenabled()
+    with h.session() as s:
+        from sqlalchemy import text as sql
+
+        kind = "typeof(text)" if db_url.startswith("sqlite") else "pg_typeof(text)::text"
+        rows = s.execute(sql(f"SELECT external_id, text, {kind}, content_hash FROM documents "
+                             "WHERE project_id = :p ORDER BY id"), {"p": p.id}).all()
+    assert [r[0] for r in rows] == [r["id"] for r in records]  # in upload order
+    assert [r[1] for r in rows] == [r["text"] for r in records]
+    assert {r[2] for r in rows} == {"text"}
+    assert all(r[3] == hashlib.sha256(r[1].encode()).hexdigest() for r in rows)
+    status, doc = lead.get(f"/api/v1/projects/{p.id}/documents?per_page=1")
+    assert doc["items"][0]["length"] == len(records[0]["text"])
+
+
+def test_a_refusal_after_written_batches_leaves_nothing(h):
+    """Batches are written as soon as they are checked; a bad record after them must still
+    leave the project as it was (the request's transaction is rolled back)."""
+    lead = h.api(h.user("lead", "lead"))
+    p = h.project("Bulk")
+    _records, body = _big_upload(1_100, tail=[{"id": "d3", "text": "again"}, {"text": ""}])
+    status, out = lead.post(f"/api/v1/projects/{p.id}/documents", raw=body)
+    assert status == 422, out
+    assert {d.get("line") for d in out["details"]} == {1_101, 1_102}, out["details"]
+    status, docs = lead.get(f"/api/v1/projects/{p.id}/documents")
+    assert docs["total"] == 0
+    import gc
+
+    assert gc.isenabled()
+    status, out = lead.post(f"/api/v1/projects/{p.id}/documents", raw=_big_upload(1_100)[1])
+    assert status == 201 and out["imported"] == 1_100  # and the same ids go in afterwards
