@@ -106,7 +106,7 @@ class Document(SQLModel, table=True):
     # Stored exactly as imported: no normalisation of any kind.
     text: str = Field(sa_column=Column(Text, nullable=False))
     meta: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    content_hash: str = Field(max_length=64, index=True)
+    content_hash: str = Field(max_length=64)
     # Token boundaries [[start, end], ...] in code points, filled by the tokenizer (may lag import).
     tokens: list | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
