@@ -408,7 +408,7 @@ def iter_clean(items: list[tuple[int, object]], labels: list[Label], existing_id
             bad("text", "missing 'text'" if text is None else
                 f"'text' must be a string, not {json_type(text)}")
             continue
-        if not text.strip():
+        if not text or text.isspace():  # (strip() would copy every text)
             bad("text", "'text' is empty")
             continue
         if len(text) > max_chars:

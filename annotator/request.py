@@ -24,7 +24,11 @@ class Request(FlaskRequest):
         if getattr(self, "_cached_data", None) is not None or parse_form_data or as_text \
                 or not n or n < LARGE:
             return super().get_data(cache, as_text, parse_form_data)
-        stream = self.stream  # werkzeug's: 413 past MAX_CONTENT_LENGTH, stops at the length
+        if self.max_content_length is not None and n > self.max_content_length:
+            return super().get_data(cache, as_text, parse_form_data)  # werkzeug's 413
+        # the server's stream itself (werkzeug's wrapper copies each read twice more); never
+        # read past CONTENT_LENGTH, as WSGI asks
+        stream = self.environ["wsgi.input"]
         buf = bytearray(n)
         view, got = memoryview(buf), 0
         while got < n:
