@@ -9,12 +9,10 @@ import json
 import os
 import random
 import re
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -22,7 +20,7 @@ from click.testing import CliRunner
 from annotator import nlp
 from annotator.cli import main
 from annotator.db import Database, json_dumps, json_loads, migrate
-from annotator.errors import AnnotatorError, Invalid
+from annotator.errors import AnnotatorError
 from annotator.importing import decode_upload, parse_json_or_jsonl, parse_upload
 
 from conftest import PG_URL, ROOT
