@@ -20,6 +20,16 @@ Settings, each measured with bench/bench_server.py (docs/speed.md):
 - after a request with a large body or a large answer (an import, an export) the worker
   hands the freed heap back to the system (glibc ``malloc_trim``): measured, a worker that
   had parsed a 44 MB import stayed at 146 MB PSS without it, 47 MB with it (30 MB idle).
+- ... and then retires: once nothing else runs in it, it stops like gunicorn's
+  ``max_requests`` (kept-alive connections get "Connection: close") and the master forks a
+  fresh one from the preloaded app. Measured (bench/mem_residual.py, the bench's work before
+  its export): the web processes idled at 137-143 MB instead of 75 MB fresh, and what
+  stayed was not in reach of any trim: CPython's small-object arenas (1 MiB; 44 and 55 in
+  the workers against 33 in a fresh one, with the same 32 MB of live objects: an arena is
+  given back only when every block in it is free, and a few long-lived objects created
+  during an import pin them), pages copied from the master on write (the master's private
+  pages 5 -> 20 MB, i.e. both workers had their own copy), SQLite page caches (3-7 MB per
+  worker); ``malloc_trim`` and ``gc.collect()`` together gave back 6 MB.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import ctypes
 import ctypes.util
 import gc
 import os
+import threading
 
 BIG_REQUEST = 4 << 20  # bytes
 
@@ -40,14 +51,33 @@ def _malloc_trim():
         return None
 
 
+def _pre_request(worker, req) -> None:
+    with worker.busy_lock:
+        worker.busy += 1
+
+
 def _post_request(worker, req, environ, resp) -> None:
+    """After a big request (an import, an export): give the freed heap back, and retire the
+    worker once it serves nothing else (see the module's docstring for what was measured).
+
+    Waiting for the worker's other requests matters: a stopping gthread worker gives them
+    only ``graceful_timeout`` to finish, and an export of 100,000 documents takes longer."""
     big = int(environ.get("CONTENT_LENGTH") or 0) >= BIG_REQUEST or "/export" in environ.get("PATH_INFO", "")
     if big and worker.malloc_trim is not None:
         worker.malloc_trim(0)
+    with worker.busy_lock:
+        worker.busy -= 1
+        worker.retire |= big
+        if worker.retire and worker.busy == 0 and worker.alive:
+            worker.log.info("Worker retiring after a big request (a fresh one is forked).")
+            worker.alive = False  # as gunicorn's max_requests: the main loop stops gracefully
 
 
 def _post_fork(server, worker) -> None:
     worker.malloc_trim = _malloc_trim()
+    worker.busy_lock = threading.Lock()
+    worker.busy = 0
+    worker.retire = False
 
 
 def _worker_class():
@@ -91,6 +121,7 @@ def run(host: str, port: int, workers: int, overrides: dict | None = None,
             if os.path.isdir("/dev/shm"):  # the heartbeat file is touched on every event
                 self.cfg.set("worker_tmp_dir", "/dev/shm")
             self.cfg.set("post_fork", _post_fork)
+            self.cfg.set("pre_request", _pre_request)
             self.cfg.set("post_request", _post_request)
             if "control_socket_disable" in self.cfg.settings:
                 # gunicorn >= 27 would put one control socket per user in ~/.gunicorn, which
