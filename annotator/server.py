@@ -17,10 +17,21 @@ Settings, each measured with bench/bench_server.py (docs/speed.md):
 - the workers' heartbeat files in /dev/shm, touched at most once a second (gthread touches
   its file on every pass of its event loop; see ``_worker_class``).
 - SQLite WAL checkpoints in a background thread (checkpoint.py), not inside a commit.
-- glibc's mmap threshold raised to 8 MiB in each worker at fork (``_raise_mmap_threshold``).
+- glibc's mmap and trim thresholds set in the master, inherited by the workers
+  (``_fix_malloc_thresholds``).
 - after a request with a large body or a large answer (an import, an export) the worker
   hands the freed heap back to the system (glibc ``malloc_trim``): measured, a worker that
   had parsed a 44 MB import stayed at 146 MB PSS without it, 47 MB with it (30 MB idle).
+- ... and then retires: once nothing else runs in it, it stops like gunicorn's
+  ``max_requests`` (kept-alive connections get "Connection: close") and the master forks a
+  fresh one from the preloaded app. Measured (bench/mem_residual.py, the bench's work before
+  its export): the web processes idled at 137-143 MB instead of 75 MB fresh, and what
+  stayed was not in reach of any trim: CPython's small-object arenas (1 MiB; 44 and 55 in
+  the workers against 33 in a fresh one, with the same 32 MB of live objects: an arena is
+  given back only when every block in it is free, and a few long-lived objects created
+  during an import pin them), pages copied from the master on write (the master's private
+  pages 5 -> 20 MB, i.e. both workers had their own copy), SQLite page caches (3-7 MB per
+  worker); ``malloc_trim`` and ``gc.collect()`` together gave back 6 MB.
 """
 
 from __future__ import annotations
@@ -29,46 +40,72 @@ import ctypes
 import ctypes.util
 import gc
 import os
+import threading
 
 BIG_REQUEST = 4 << 20  # bytes
 
 
-def _malloc_trim():
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+
+
+def _libc():
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc.malloc_trim
+        libc.malloc_trim, libc.mallopt  # noqa: B018  (glibc only)
+        return libc
     except (OSError, AttributeError):  # not glibc
         return None
 
 
+def _malloc_trim():
+    libc = _libc()
+    return None if libc is None else libc.malloc_trim
+
+
+def _fix_malloc_thresholds() -> None:
+    """Start every worker with the malloc thresholds a worker used to reach after its first
+    big request (glibc's dynamic rule: a freed mmapped block of S bytes raises the mmap
+    threshold to S, at most 32 MiB, and the trim threshold to 2 S).
+
+    Measured (6 imports of 10,000 documents, each in a fresh worker since workers retire
+    after one): 0.74 s of server CPU per import with glibc's initial 128 KiB thresholds, where
+    every big block (a growing list, the body) is mmapped, faulted in and unmapped again, and
+    0.61 s with these (0.65 s before workers retired). Memory is handed back by the explicit
+    ``malloc_trim`` after big requests, and by retiring.
+    """
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
+        libc.mallopt(M_TRIM_THRESHOLD, 64 << 20)
+
+
+def _pre_request(worker, req) -> None:
+    with worker.busy_lock:
+        worker.busy += 1
+
+
 def _post_request(worker, req, environ, resp) -> None:
+    """After a big request (an import, an export): give the freed heap back, and retire the
+    worker once it serves nothing else (see the module's docstring for what was measured).
+
+    Waiting for the worker's other requests matters: a stopping gthread worker gives them
+    only ``graceful_timeout`` to finish, and an export of 100,000 documents takes longer."""
     big = int(environ.get("CONTENT_LENGTH") or 0) >= BIG_REQUEST or "/export" in environ.get("PATH_INFO", "")
     if big and worker.malloc_trim is not None:
         worker.malloc_trim(0)
+    with worker.busy_lock:
+        worker.busy -= 1
+        worker.retire |= big
+        if worker.retire and worker.busy == 0 and worker.alive:
+            worker.log.info("Worker retiring after a big request (a fresh one is forked).")
+            worker.alive = False  # as gunicorn's max_requests: the main loop stops gracefully
 
 
 def _post_fork(server, worker) -> None:
     worker.malloc_trim = _malloc_trim()
-    _raise_mmap_threshold()
-
-
-def _raise_mmap_threshold(size: int = 8 << 20) -> None:
-    """Make glibc serve allocations below ``size`` from the heap, as it does by itself after
-    it has freed one such block (its dynamic mmap threshold), and trim the heap's top only
-    past twice that: one 8 MiB block, allocated and freed.
-
-    Profiled (page faults per 1 MiB read of a 44 MB import body): a fresh worker mapped and
-    unmapped the server's 1 MiB read buffers afresh, 18,000-19,000 faults for the body
-    against 3,000-4,000 in a worker that had already served an import; the whole request
-    47,000 -> 27,000 faults, 0.36-0.40 -> ~0.30-0.38 s. ``malloc_trim`` after big requests
-    still gives everything back."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc.restype = ctypes.c_void_p
-        libc.free.argtypes = [ctypes.c_void_p]
-        libc.free(libc.malloc(size))
-    except (OSError, AttributeError):
-        pass
+    worker.busy_lock = threading.Lock()
+    worker.busy = 0
+    worker.retire = False
 
 
 def _worker_class():
@@ -112,6 +149,7 @@ def run(host: str, port: int, workers: int, overrides: dict | None = None,
             if os.path.isdir("/dev/shm"):  # the heartbeat file is touched on every event
                 self.cfg.set("worker_tmp_dir", "/dev/shm")
             self.cfg.set("post_fork", _post_fork)
+            self.cfg.set("pre_request", _pre_request)
             self.cfg.set("post_request", _post_request)
             if "control_socket_disable" in self.cfg.settings:
                 # gunicorn >= 27 would put one control socket per user in ~/.gunicorn, which
@@ -123,6 +161,11 @@ def run(host: str, port: int, workers: int, overrides: dict | None = None,
             from .tokenize_job import kick_for_app
 
             kick_for_app(app)  # documents imported while no server ran (annotator import)
+            # Loaded here, once, and shared: each retired worker's successor would import
+            # them again on its first export (13 ms measured). No spaCy, Kiwi or numpy.
+            from . import exporters  # noqa: F401
+
+            _fix_malloc_thresholds()  # inherited by the workers
             gc.collect()
             gc.freeze()
             return app

@@ -1,0 +1,130 @@
+"""Under `annotator serve`, a worker retires after a big request (an import body of 4 MiB or
+more, an export) and the gunicorn master forks a fresh one; small requests keep it.
+
+Why (annotator/server.py, docs/speed.md): what such a request leaves in a worker (CPython
+arenas pinned by a few long-lived objects, pages copied from the master, SQLite caches) is
+not given back by any trim; a fresh fork of the preloaded app is. The real server, a real
+SQLite file, workers seen through /proc.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from test_durability import SECRET, Client, Server
+
+from annotator import create_app
+from annotator.db import migrate
+from annotator.models import Document
+from annotator.server import BIG_REQUEST
+from conftest import Helper
+
+pytestmark = pytest.mark.slow
+
+
+def workers(server: Server) -> set[int]:
+    pid = server.proc.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    out = set()
+    for c in children:
+        try:
+            cmd = Path(f"/proc/{c}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"tokenize_job" not in cmd:
+            out.add(int(c))
+    return out
+
+
+def two_workers_other_than(server: Server, old: set[int]):
+    """The two workers, once there are two and they are not ``old``; else None."""
+    w = workers(server)
+    return w if len(w) == 2 and w != old else None
+
+
+def wait_for(pred, what: str, deadline_s: float = 60):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        got = pred()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"not within {deadline_s} s: {what}")
+
+
+def post_raw(server: Server, token: str, path: str, body: bytes) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    try:
+        conn.request("POST", path, body=body, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json",
+            "Connection": "close"})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def served(tmp_path):
+    url = f"sqlite:///{tmp_path / 'annotator.db'}"
+    migrate(url)
+    app = create_app({"DATABASE_URL": url, "DATA_DIR": str(tmp_path / "setup"), "SECRET_KEY": SECRET})
+    h = Helper(app)
+    server = Server(url, tmp_path)
+    server.start()
+    try:
+        yield server, h
+    finally:
+        server.stop()
+        app.extensions["annotator.db"].dispose()
+
+
+def test_a_worker_retires_after_a_big_request_and_is_replaced(served):
+    server, h = served
+    lead = h.user("lead", "lead")
+    token = h.token(lead)
+    project = h.project("Big import")
+    api = Client(server, token)
+    first = wait_for(lambda: two_workers_other_than(server, set()), "two workers")
+
+    # small requests (a small import among them) leave the workers alone
+    status, _ = post_raw(server, token, f"/api/v1/projects/{project.id}/documents",
+                         b'{"id": "small", "text": "a small document"}')
+    assert status == 201
+    for _ in range(10):
+        assert api.get("/api/v1/me")[0] == 200
+    assert workers(server) == first
+
+    # a big import: answered in full, then its worker gives way to a fresh one
+    text = "word " * 1700  # 8,500 bytes a document
+    body = "\n".join(json.dumps({"id": f"d{i}", "text": text}) for i in range(600)).encode()
+    assert len(body) >= BIG_REQUEST
+    status, data = post_raw(server, token, f"/api/v1/projects/{project.id}/documents", body)
+    assert status == 201, data
+    after = wait_for(lambda: two_workers_other_than(server, first), "a retired worker replaced")
+    assert len(after & first) == 1  # one retired, the other kept serving
+    with h.session() as s:
+        assert s.scalar(select(func.count()).select_from(Document)
+                        .where(Document.project_id == project.id)) == 601
+
+    # an export too (its answer streams to the end first)
+    status, raw = http_get(server, token, f"/api/v1/projects/{project.id}/export?format=jsonl"
+                                          "&source=all&tokens=false&include_unfinished=true")
+    assert status == 200, raw[:200]
+    wait_for(lambda: two_workers_other_than(server, after), "the exporting worker replaced")
+    assert api.get("/api/v1/health")[0] == 200
+
+
+def http_get(server: Server, token: str, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Bearer {token}", "Connection": "close"})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
