@@ -83,12 +83,15 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.log = log or os.environ.get("BENCH_SERVER_LOG", os.devnull)
 
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "annotator.cli", "--db", self.db, "serve", "--port", str(self.port),
+                "--workers", str(self.workers)]
+
     def start(self) -> float:
         """Start and return the seconds from launch to the first 200 of /api/v1/health."""
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "annotator.cli", "--db", self.db, "serve", "--port", str(self.port),
-             "--workers", str(self.workers)], env=self.env, cwd=ROOT,
+            self.command(), env=self.env, cwd=ROOT,
             stdout=subprocess.DEVNULL, stderr=open(self.log, "a"), start_new_session=True)
         while True:
             try:

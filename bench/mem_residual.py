@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,25 +32,11 @@ PROBE_DIR = Path("/tmp/mem-probe")
 
 
 class ProbeServer(Server):
-    def start(self) -> float:
-        import http.client
+    """The real server, run through mem_probe.py (which reports each process's allocators)."""
 
-        t0 = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "mem_probe.py"), "--db", self.db, "serve", "--port",
-             str(self.port), "--workers", str(self.workers)], env=self.env, cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "a"), start_new_session=True)
-        while True:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
-                c.request("GET", "/api/v1/health")
-                if c.getresponse().status == 200:
-                    return time.perf_counter() - t0
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                raise SystemExit("the server exited during start-up")
-            time.sleep(0.002)
+    def command(self) -> list[str]:
+        return [sys.executable, str(ROOT / "bench" / "mem_probe.py"), "--db", self.db, "serve",
+                "--port", str(self.port), "--workers", str(self.workers)]
 
 
 def rollup(pid: int) -> str:
