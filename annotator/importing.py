@@ -365,19 +365,13 @@ def read_files(files: list[tuple[str, bytes]], fmt: str = "auto", labels: list[d
 # --- checking ---------------------------------------------------------------------------
 
 def check_records(items: list[tuple[int, object]], labels: list[Label], existing_ids: set[str],
-                  max_chars: int = 1_000_000) -> list[dict]:
-    """Every rule, every record; returns clean records or raises naming each problem.
+                  max_chars: int = 1_000_000) -> Iterator[dict]:
+    """Every rule, every record: yields each clean record as soon as it is checked, then
+    raises naming each problem (so a caller that wrote some must roll back).
 
     A lone surrogate makes the refusal a 400, a document longer than ``max_chars`` a 413,
     any other problem a 422.
     """
-    return list(iter_clean(items, labels, existing_ids, max_chars))
-
-
-def iter_clean(items: list[tuple[int, object]], labels: list[Label], existing_ids: set[str],
-               max_chars: int = 1_000_000) -> Iterator[dict]:
-    """check_records, yielding each clean record as soon as it is checked; the refusal of
-    any problem comes after the last (so a caller that wrote some must roll back)."""
     specs = label_specs(labels)
     errors: list[dict] = []
     unreadable: list[dict] = []  # lone surrogates (from \\ud800-style escapes): 400
@@ -507,7 +501,7 @@ def import_records(s: Session, project: Project, items: list[tuple[int, object]]
     fixed = {"p": project.id, "now": now}
     n, batch, with_spans = 0, [], []
     with gc_paused():
-        for r in iter_clean(items, labels, existing, max_chars):
+        for r in check_records(items, labels, existing, max_chars):
             batch.append({"x": r["external_id"], "t": r.pop("utf8"), "m": r["meta"],
                           "h": r["content_hash"]})
             n += 1
