@@ -595,6 +595,20 @@
 
   var SAVE_DELAY_MS = 600;
 
+  /**
+   * Call fn once el has a layout box. Alpine's x-show shows on a later animation frame (a timer
+   * in a hidden tab), after $nextTick has already run: focusing or measuring in $nextTick
+   * can hit an element that is still display:none, which a slow frame makes likely.
+   */
+  function whenShown(el, fn) {
+    var frames = 0;
+    (function check() {
+      if (!el || el.getClientRects().length || frames++ > 300) { fn(); return; }
+      if (document.visibilityState === 'visible') requestAnimationFrame(check);
+      else setTimeout(check, 16);
+    })();
+  }
+
   function component() {
     var ed = null;          // the Editor (kept out of Alpine's reactive proxy on purpose)
     var saveTimer = null;
@@ -689,8 +703,8 @@
             self.loading = false;
             self.onChanged();
             self.saveState = 'saved';
-            // Ready once Alpine has shown the text (x-show runs on the next tick).
-            self.$nextTick(function () {
+            // Ready once Alpine has shown the text.
+            whenShown(self.$refs.text, function () {
               self.$el.dataset.ready = '1';
               window.__annotateReadyMs = performance.now() - t0;
               window.dispatchEvent(new CustomEvent('annotate:ready'));
@@ -984,7 +998,7 @@
         this.skipReason = '';
         this.skipOpen = true;
         var self = this;
-        this.$nextTick(function () { if (self.$refs.skipInput) self.$refs.skipInput.focus(); });
+        whenShown(this.$refs.skipInput, function () { if (self.skipOpen) self.$refs.skipInput.focus(); });
       },
       cancelSkip: function () { this.skipOpen = false; },
       skipKey: function (e) {

@@ -142,7 +142,10 @@ def test_hostile_text_is_shown_as_text_on_every_page(raw_page, live, hostile):
     page.goto(f"{live.url}/projects/{pid}/documents/{doc.id}/annotate")
     wait_ready(page)
     page.get_by_role("button", name="Guidelines").click()
-    expect(page.locator(".guidelines-body")).to_contain_text("Never " + XSS)
+    # Alpine's x-show shows on the next animation frame, not within the click, and
+    # to_contain_text reads textContent, hidden or not: wait for the panel to be shown.
+    expect(page.locator(".guidelines-body")).to_be_visible()
+    expect(page.locator(".guidelines-body")).to_contain_text("Never " + XSS, use_inner_text=True)
     assert_shown_as_text(page, "annotate page", name, SCRIPT, IMG, "Never " + XSS)
     assert page.locator(".guidelines-body a").count() == 0  # the javascript: link is not a link
 
