@@ -19,30 +19,33 @@ import threading
 
 TICK_S = 0.5
 
-_started: dict[str, int] = {}
+_started: dict[str, tuple[int, threading.Thread, threading.Event]] = {}
 _guard = threading.Lock()
 
 
-def _run(db_path: str) -> None:
+def _run(db_path: str, stop: threading.Event) -> None:
     wal = db_path + "-wal"
     seen = None
     conn = None
-    while True:
-        threading.Event().wait(TICK_S)
-        try:
-            stamp = os.stat(wal).st_mtime_ns
-        except OSError:
-            continue
-        if stamp == seen:
-            continue  # nothing written since the last checkpoint
-        try:
-            if conn is None:
-                conn = sqlite3.connect(db_path, timeout=0.1, isolation_level=None,
-                                       check_same_thread=False)
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            seen = stamp
-        except sqlite3.Error:
-            pass  # busy or locked: next tick
+    try:
+        while not stop.wait(TICK_S):
+            try:
+                stamp = os.stat(wal).st_mtime_ns
+            except OSError:
+                continue
+            if stamp == seen:
+                continue  # nothing written since the last checkpoint
+            try:
+                if conn is None:
+                    conn = sqlite3.connect(db_path, timeout=0.1, isolation_level=None,
+                                           check_same_thread=False)
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                seen = stamp
+            except sqlite3.Error:
+                pass  # busy or locked: next tick
+    finally:
+        if conn is not None:
+            conn.close()
 
 
 def ensure_checkpointer(db_path: str) -> None:
@@ -50,7 +53,23 @@ def ensure_checkpointer(db_path: str) -> None:
     worker starts its own)."""
     pid = os.getpid()
     with _guard:
-        if _started.get(db_path) == pid:
+        if db_path in _started and _started[db_path][0] == pid:
             return
-        _started[db_path] = pid
-    threading.Thread(target=_run, args=(db_path,), name="wal-checkpoint", daemon=True).start()
+        stop = threading.Event()
+        thread = threading.Thread(target=_run, args=(db_path, stop), name="wal-checkpoint", daemon=True)
+        _started[db_path] = (pid, thread, stop)
+    thread.start()
+
+
+def stop_checkpointers(timeout: float = 2.0) -> None:
+    """Stop this process's checkpoint threads and close their connections (a clean exit:
+    SQLite checkpoints and removes the WAL when the last connection to it closes)."""
+    pid = os.getpid()
+    with _guard:
+        mine = [(path, t, ev) for path, (p, t, ev) in _started.items() if p == pid]
+        for path, _, _ in mine:
+            del _started[path]
+    for _, thread, stop in mine:
+        stop.set()
+    for _, thread, _ in mine:
+        thread.join(timeout)

@@ -16,7 +16,9 @@ Settings, each measured with bench/bench_server.py (docs/speed.md):
 - no control socket: one fixed path shared by every gunicorn on the machine.
 - the workers' heartbeat files in /dev/shm, touched at most once a second (gthread touches
   its file on every pass of its event loop; see ``_worker_class``).
-- SQLite WAL checkpoints in a background thread (checkpoint.py), not inside a commit.
+- SQLite WAL checkpoints in a background thread (checkpoint.py), not inside a commit; and
+  every process closes its connections on the way out, so that a clean stop leaves no WAL
+  for the next start to read (``_close_database``).
 - glibc's mmap and trim thresholds set in the master, inherited by the workers
   (``_fix_malloc_thresholds``).
 - after a request with a large body or a large answer (an import, an export) the worker
@@ -108,6 +110,30 @@ def _post_fork(server, worker) -> None:
     worker.retire = False
 
 
+def _close_database(app) -> None:
+    """Close this process's database connections (the pools and the checkpoint thread's).
+
+    SQLite checkpoints the WAL and removes it when the last connection to the database
+    closes; a process that exits with connections open leaves it. Measured: after the bench
+    (imports of 44 MB, an export) the WAL stayed at 101 MB, and the next start read all of it
+    to recover before its first answer: 1.06 s to the first 200, against 0.66-0.80 s with no
+    WAL left over."""
+    from .checkpoint import stop_checkpointers
+
+    db = getattr(app, "extensions", {}).get("annotator.db")
+    if db is not None:
+        db.dispose()
+    stop_checkpointers()
+
+
+def _worker_exit(server, worker) -> None:
+    _close_database(worker.wsgi)
+
+
+def _on_exit(server) -> None:
+    _close_database(getattr(server.app, "callable", None))
+
+
 def _worker_class():
     """gthread, with the heartbeat file touched at most once a second.
 
@@ -151,6 +177,8 @@ def run(host: str, port: int, workers: int, overrides: dict | None = None,
             self.cfg.set("post_fork", _post_fork)
             self.cfg.set("pre_request", _pre_request)
             self.cfg.set("post_request", _post_request)
+            self.cfg.set("worker_exit", _worker_exit)
+            self.cfg.set("on_exit", _on_exit)
             if "control_socket_disable" in self.cfg.settings:
                 # gunicorn >= 27 would put one control socket per user in ~/.gunicorn, which
                 # several servers on one machine would fight over; we do not use it.

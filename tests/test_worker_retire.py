@@ -120,11 +120,62 @@ def test_a_worker_retires_after_a_big_request_and_is_replaced(served):
     assert api.get("/api/v1/health")[0] == 200
 
 
+def holders(db: Path) -> list[int]:
+    """The processes with ``db`` (or its -wal, -shm) open; e.g. a background tokenizer job."""
+    names = {str(db), f"{db}-wal", f"{db}-shm"}
+    out = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if any(str(fd.readlink()) in names for fd in (proc / "fd").iterdir()):
+                out.append(int(proc.name))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
 def http_get(server: Server, token: str, path: str) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
     try:
         conn.request("GET", path, headers={"Authorization": f"Bearer {token}", "Connection": "close"})
         resp = conn.getresponse()
         return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def no_tokenizer_job(monkeypatch):
+    """The server starts no background tokenizer: a job that outlived it would close the
+    database last, and clean up after the server."""
+    monkeypatch.setenv("ANNOTATOR_BACKGROUND_TOKENIZE", "false")
+
+
+def test_a_clean_stop_leaves_no_wal_for_the_next_start(no_tokenizer_job, served, tmp_path):
+    """Every process closes its connections on SIGTERM (server._close_database), so the last
+    one checkpoints the WAL into the database and removes it; left behind, the next start
+    read the whole WAL (101 MB after the bench) to recover before its first answer."""
+    server, h = served
+    lead = h.user("lead", "lead")
+    token = h.token(lead)
+    project = h.project("Written")
+    h.db.dispose()  # the test's own connections: the server's must be the last ones
+    body = "\n".join(json.dumps({"id": f"d{i}", "text": "word " * 400}) for i in range(300)).encode()
+    status, data = post_raw(server, token, f"/api/v1/projects/{project.id}/documents", body)
+    assert status == 201, data
+    assert Client(server, token).get("/api/v1/health")[0] == 200
+    wal = tmp_path / "annotator.db-wal"
+    assert wal.exists() and wal.stat().st_size > 0  # the server writes through the WAL
+
+    server.stop()
+    assert holders(tmp_path / "annotator.db") == []
+    assert server.proc.returncode == 0, server.tail()
+    assert not wal.exists(), f"{wal.stat().st_size} bytes of WAL left behind"
+    import sqlite3
+
+    conn = sqlite3.connect(tmp_path / "annotator.db")
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert conn.execute("SELECT count(*) FROM documents WHERE project_id = ?",
+                            (project.id,)).fetchone() == (300,)
     finally:
         conn.close()
