@@ -76,7 +76,8 @@ def export_project(pid: int):
             with database.session(write=False) as rs:
                 project = rs.get(Project, pid)
                 block, size = [], 0
-                records = iter_records(rs, project, source, unfinished, tokens=tokens)
+                records = iter_records(rs, project, source, unfinished, tokens=tokens,
+                                       json_text=not tokens)
                 for line in iter_jsonl(records, labels, lang, words, tokens=tokens):
                     if isinstance(line, str):
                         line = line.encode()

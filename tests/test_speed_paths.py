@@ -257,6 +257,34 @@ print(json.dumps(sorted(m for m in ("spacy", "kiwipiepy", "numpy", "thinc") if m
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
+HOSTILE_TEXT = ("".join(chr(c) for c in range(1, 32)) + ' "quoted" back\\slash \x7f \u2028\u2029 '
+                "</script> 메타 😀 e\u0301 \U0001F468\u200D\U0001F469 end")
+
+
+def test_export_without_tokens_is_byte_exact_for_any_text(h):
+    """The text is quoted by the database (fastsql JSON_TEXT), never decoded on the way: the
+    line must be what orjson writes for the same text, control characters, quotes,
+    backslashes, U+2028 and astral characters included, and span ends are checked against
+    the length in code points."""
+    import orjson
+
+    lead = h.api(h.user("lead", "lead"))
+    p = h.project("Bytes", language="en")
+    n = len(HOSTILE_TEXT)
+    (doc,) = h.docs(p, [{"id": "x", "text": HOSTILE_TEXT}])
+    assert doc.text == HOSTILE_TEXT
+    spans = [{"start": n - 3, "end": n, "label": "ORG", "attributes": {}}]
+    alice = h.api(h.user("alice"))
+    assert alice.put(f"/api/v1/documents/{doc.id}/annotation",
+                     {"spans": spans, "version": 0, "status": "submitted"})[0] == 200
+    resp = lead.client.get(f"/api/v1/projects/{p.id}/export?format=jsonl&tokens=false", headers=lead.headers)
+    assert resp.status_code == 200, resp.data[:300]
+    (line,) = resp.data.splitlines()
+    assert b'"text":' + orjson.dumps(HOSTILE_TEXT) + b',"spans":' in line
+    assert orjson.loads(line)["text"] == HOSTILE_TEXT
+    assert orjson.loads(line)["spans"] == spans
+
+
 def test_export_without_tokens(h):
     lead = h.api(h.user("lead", "lead"))
     alice = h.api(h.user("alice"))

@@ -47,10 +47,13 @@ def build_line(p: Prepared) -> dict:
 def plain_line(record: dict, labelset: LabelSet) -> bytes:
     """The line without tokens (``tokens=false``): ``{"id", "text", "spans": [{start, end,
     label, attributes}], "meta"}``. Nothing is tokenized, so nothing needs Kiwi or spaCy;
-    spans are checked as ``prepare`` checks them (inside the text, label in the set)."""
+    spans are checked as ``prepare`` checks them (inside the text, label in the set).
+
+    ``text`` is a ``str``, or an ``orjson.Fragment`` holding its JSON string literal with
+    ``text_length`` (code points) beside it (``iter_records(json_text=True)``)."""
     document = record["document"]
     text = document["text"]
-    n = len(text)
+    n = len(text) if isinstance(text, str) else document["text_length"]
     spans = []
     for sp in record.get("spans") or ():
         start, end, label = sp["start"], sp["end"], sp["label"]
@@ -64,7 +67,8 @@ def plain_line(record: dict, labelset: LabelSet) -> bytes:
                       "attributes": dict(sp.get("attributes") or {})})
     spans.sort(key=lambda s: (s["start"], -s["end"], s["label"]))
     meta = line_meta(record, document)
-    return orjson.dumps({"id": doc_key(document), "text": text, "spans": spans, "meta": meta}) + b"\n"
+    return orjson.dumps({"id": doc_key(document), "text": text, "spans": spans, "meta": meta},
+                        option=orjson.OPT_APPEND_NEWLINE)  # not `+ b"\n"`: a copy of each line
 
 
 def dumps(p: Prepared) -> str:
