@@ -771,7 +771,15 @@
           else { ed.select(null); this.message = ''; }
           return;
         }
-        if (typing || this.skipOpen) return;
+        if (this.skipOpen) {
+          // A key typed before the reason field took focus (it does once Alpine has shown the
+          // dialog, a frame or more after the key that opened it): focusing it here, in
+          // keydown, sends this key's character to it, so no key of the reason is lost.
+          var input = this.$refs.skipInput;
+          if (t !== input && input.getClientRects().length) input.focus();
+          return;
+        }
+        if (typing) return;
         var mod = e.ctrlKey || e.metaKey;
         if (mod) {
           var k = e.key.toLowerCase();

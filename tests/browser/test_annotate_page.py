@@ -310,8 +310,10 @@ def test_skip_reason_is_typed_into_the_dialog_even_when_frames_are_slow(slow_fra
     login(page, live.url, "ann")
     first = open_next(page, live.url, demo.pid)
     page.keyboard.press("s")
-    expect(page.get_by_test_id("skip-dialog").locator("input")).to_be_focused()
-    page.keyboard.type("duplicate")
+    dialog = page.get_by_test_id("skip-dialog")
+    expect(dialog).to_be_visible()
+    page.keyboard.type("duplicate")  # at once: no key may be lost before the input has focus
+    expect(dialog.locator("input")).to_be_focused()
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/documents/(?!%d/)\d+/annotate$" % first))
     assert demo.saved(first)["skip_reason"] == "duplicate"
