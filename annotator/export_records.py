@@ -92,8 +92,8 @@ def _statements(statuses: tuple[str, ...], users: str, tokens: bool, json_text: 
     """The three statements of a batch (fastsql: the rows go to plain tuples without
     SQLAlchemy's per-row result processing, profiled at ~40% of a 10,000-document export)."""
     status_in = ", ".join(f"'{x}'" for x in statuses)  # constants from STATUSES, not input
-    text_cols = "JSON_TEXT(text), meta, CHARS(text)" if json_text else \
-        "text, meta, " + ("tokens" if tokens else "NULL")
+    text_cols = "JSON_TEXT(text), meta" if json_text else \
+        "text, " + ("tokens" if tokens else "NULL") + ", meta"
     docs = Statement(f"SELECT id, external_id, {text_cols} FROM documents "
                      "WHERE project_id = :p AND id > :after ORDER BY id LIMIT :n")
     anns = Statement(
@@ -141,17 +141,17 @@ def iter_records(s: Session, project: Project, source: str = "all",
         anns_by_doc: dict[int, list] = {}
         for a in anns:
             anns_by_doc.setdefault(a[1], []).append(a)
-        for doc_id, external_id, text, meta, toks in docs:
+        for doc_id, external_id, text, extra, meta in docs:  # extra: tokens, or the length
             doc_anns = anns_by_doc.get(doc_id)
             if not doc_anns:
                 continue
             if json_text:
                 document = {"id": doc_id, "external_id": external_id,
                             "text": Fragment(text) if isinstance(text, bytes) else text,
-                            "text_length": toks, "meta": _json(meta) or {}}
+                            "text_length": extra, "meta": _json(meta) or {}}
                 toks = None
             else:
-                toks = _json(toks) if toks is not None else None
+                toks = _json(extra) if extra is not None else None
                 document = {"id": doc_id, "external_id": external_id, "text": text,
                             "meta": _json(meta) or {}}
             if source == "majority":
