@@ -69,7 +69,7 @@ def stop_checkpointers(timeout: float = 2.0) -> None:
         mine = [(path, t, ev) for path, (p, t, ev) in _started.items() if p == pid]
         for path, _, _ in mine:
             del _started[path]
-    for _, thread, stop in mine:
+    for _, _, stop in mine:
         stop.set()
     for _, thread, _ in mine:
         thread.join(timeout)

@@ -16,13 +16,14 @@ driver encoded each text again and kept the UTF-8 copy on the string (44 MB of f
 ~11,000 page faults), though the importer had just encoded it for the hash.
 
 ``JSON_TEXT(column)`` reads a text column as two result columns: on SQLite the UTF-8
-``bytes`` of its JSON string literal (``json_quote``) and its length in code points (the text
-holds no NUL: nothing stores one); on PostgreSQL the text itself (``str``) and NULL. Measured on a 10,000-document export (48 MB of text that
-goes out unchanged): decoding it into ``str`` and orjson encoding it back cost ~100 ms of
-CPU (465 -> 360 ms in-process, medians of 12 interleaved). On PostgreSQL ``to_json`` was slower than
-psycopg's decoding plus orjson (534-652 ms against 312-371 ms for the same 10,000 texts),
-so there ``JSON_TEXT`` reads the text itself, as ``str`` (and not its ``char_length``, which
-read every text a second time: a 10,000-document export took 2.08 s instead of 1.06 s).
+``bytes`` of its JSON string literal (``json_quote``) and its length in code points (the
+text holds no NUL: nothing stores one); on PostgreSQL the text itself (``str``) and NULL.
+Measured on a 10,000-document export (48 MB of text that goes out unchanged): decoding it
+into ``str`` and orjson encoding it back cost ~100 ms of CPU (465 -> 360 ms in-process,
+medians of 12 interleaved). On PostgreSQL ``to_json`` was slower than psycopg's decoding
+plus orjson (534-652 ms against 312-371 ms for the same 10,000 texts), so there
+``JSON_TEXT`` reads the text itself (and not its ``char_length``, which read every text a
+second time: a 10,000-document export took 2.08 s instead of 1.06 s).
 
 The transaction is still SQLAlchemy's: callers pass ``session.connection()`` (which begins
 the transaction and fires the engine's BEGIN / BEGIN IMMEDIATE hooks) and commit through
