@@ -29,6 +29,11 @@ class Request(FlaskRequest):
         # the server's stream itself (werkzeug's wrapper copies each read twice more); never
         # read past CONTENT_LENGTH, as WSGI asks
         stream = self.environ["wsgi.input"]
+        whole = getattr(stream, "whole", None)  # read by the server already (worker.ReadBody)
+        if isinstance(whole, bytearray) and len(whole) == n:
+            if cache:
+                self._cached_data = whole
+            return whole
         buf = bytearray(n)
         view, got = memoryview(buf), 0
         while got < n:

@@ -8,9 +8,12 @@ Settings, each measured with bench/bench_server.py (docs/speed.md):
   garbage collector's reach. Collections no longer walk (and write to) them, so the
   workers' copies of those pages stay shared, and a request that allocates many objects
   (an import) is not slowed by full collections over the whole app.
-- ``gthread`` workers with 2 threads each: keep-alive connections, and a long request (an
-  export) leaves the other thread free. With 4 threads the 8-client save p99 was higher
-  (more threads of one process waiting for the GIL), with 1 an export stalls its worker.
+- ``gthread`` workers whose event loop reads each request before a thread gets it
+  (worker.py: idle and slow clients cannot take the threads), with 2 *slots* each: at most
+  2 requests of one worker run the app at once. A long request (an export) leaves the other
+  slot free; with 4 the 8-client save p99 was higher (more threads of one process waiting
+  for the GIL), with 1 an export stalls its worker. More threads than slots wait on slow
+  uploads.
 - no access log by default (``--access-log`` turns it on): measured 0.05-0.25 ms of CPU
   per request (up to a fifth of a health check) on the shared 2-core machine.
 - no control socket: one fixed path shared by every gunicorn on the machine.
@@ -135,7 +138,8 @@ def _on_exit(server) -> None:
 
 
 def _worker_class():
-    """gthread, with the heartbeat file touched at most once a second.
+    """worker.ArrivalWorker (gthread that reads requests before a thread gets them), with the
+    heartbeat file touched at most once a second.
 
     Profiled (py-spy on a worker answering one client): gthread touches its heartbeat file
     (os.utime) on every pass of its event loop, i.e. several times per request, ~10% of the
@@ -143,9 +147,9 @@ def _worker_class():
     """
     import time
 
-    from gunicorn.workers.gthread import ThreadWorker
+    from .worker import ArrivalWorker
 
-    class Worker(ThreadWorker):
+    class Worker(ArrivalWorker):
         _last_notify = 0.0
 
         def notify(self):
@@ -162,13 +166,14 @@ def run(host: str, port: int, workers: int, overrides: dict | None = None,
     from gunicorn.app.base import BaseApplication
 
     from . import create_app
+    from .worker import THREADS
 
     class _Server(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("worker_class", _worker_class())
-            self.cfg.set("threads", 2)
+            self.cfg.set("threads", THREADS)
             self.cfg.set("accesslog", "-" if access_log else None)
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("preload_app", True)

@@ -1,0 +1,340 @@
+"""The gunicorn worker of ``annotator serve``: a thread is given a request only once it has
+arrived, so idle and slow clients cannot take the threads that serve everyone else.
+
+gunicorn's ``gthread`` worker hands every new connection to a thread at once, and that
+thread waits up to 5 s for the first byte, then reads headers and body with a blocking
+socket and no time limit. Probed (issue 15): 200 idle connections made every other request
+time out (10 s); 8 were enough for ~2 s waits; 4 bodies trickling at one byte per 0.5 s
+stalled the server for as long as they trickled.
+
+Here the worker's event loop (one thread, non-blocking sockets, the selector gunicorn
+already runs) does the waiting:
+
+- a new or kept-alive connection waits in the selector, costing no thread; one that sends
+  nothing within ``keepalive`` seconds is closed;
+- once bytes arrive the loop reads them as they come, until the headers and, for a body of
+  up to ``LOOP_BODY_LIMIT`` bytes (every save, every form), the whole body are in; then a
+  thread gets the request with those bytes, and never waits on the client;
+- a request that has not arrived ``REQUEST_TIMEOUT`` seconds after its first byte gets
+  ``408`` (the API's error shape) and the connection is closed: a trickle is bounded too;
+- a larger body (an import), or a chunked one, goes to a thread after its headers, which
+  reads it whole *before* the app runs, under a rate rule: after ``REQUEST_TIMEOUT`` seconds
+  it must have averaged ``MIN_BODY_RATE``, and no read waits longer than ``REQUEST_TIMEOUT``;
+  otherwise 408. Then the app runs in one of the worker's ``SLOTS``: at most 2 requests of
+  one worker run the app at once (more threads of one process waiting for the GIL raised
+  the saves' p99, docs/speed.md), while the other threads (``THREADS`` in all) may be
+  reading slow uploads. Reading before the app means no request waits on a client while it
+  holds a database lock; a body larger than ``MAX_UPLOAD_MB`` is not read (the app answers
+  413).
+
+Errors gunicorn itself answers (a malformed request line, headers too large) use the API's
+JSON error shape instead of gunicorn's HTML page.
+
+This builds on gunicorn 27's ``ThreadWorker`` (its selector, ``nr_conns``,
+``keepalived_conns``, ``enqueue_req``), hence the pinned major version in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+import selectors
+import socket
+import threading
+import time
+from functools import partial
+
+import orjson
+from gunicorn import util
+from gunicorn.http.body import ChunkedReader, LengthReader
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from .errors import AnnotatorError, error_body
+
+REQUEST_TIMEOUT = 10.0  # seconds from a request's first byte to its last (see above)
+LOOP_BODY_LIMIT = 256 << 10  # bytes: bodies up to this size are read by the event loop
+MIN_BODY_RATE = 64 << 10  # bytes/s a larger body must average once REQUEST_TIMEOUT passed
+MAX_HEADER = 64 << 10  # bytes: longer headers go to gunicorn's parser, which refuses them
+SLOTS = 2  # requests of one worker running the app at once
+THREADS = 8  # threads of one worker: SLOTS running, the rest waiting on slow bodies
+READ_STEP = 64 << 10
+
+_HEADER_END = b"\r\n\r\n"
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*([0-9]+)[ \t]*(?=\r\n)", re.I)
+_TRANSFER_ENCODING = re.compile(rb"\r\ntransfer-encoding[ \t]*:", re.I)
+_EXPECT_CONTINUE = re.compile(rb"\r\nexpect[ \t]*:[ \t]*100-continue[ \t]*(?=\r\n)", re.I)
+
+
+class RequestTimeout(AnnotatorError):
+    """The request's body did not arrive in time (408); the connection is closed."""
+
+    status = 408
+
+    def __init__(self, message: str):
+        super().__init__(message, [{"field": "body", "reason": "timeout"}])
+        self.headers = {"Connection": "close"}
+
+
+def timeout_message() -> str:
+    return (f"The request did not arrive in time (the server waits {REQUEST_TIMEOUT:g} s for a "
+            f"request, then needs {MIN_BODY_RATE >> 10} KiB/s for a large body); send it again.")
+
+
+def http_error(status: int, reason: str, message: str, details: list | None = None) -> bytes:
+    """A complete HTTP/1.1 answer with the API's error shape; the connection closes after it."""
+    body = orjson.dumps(error_body(message, status, details))
+    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
+def _write_error(sock, status_int, reason, mesg):
+    """gunicorn's ``util.write_error`` (an HTML page), answering the JSON error shape."""
+    util.write_nonblock(sock, http_error(status_int, reason, mesg or reason))
+
+
+class _Arrival:
+    """A request arriving on a connection, read by the event loop."""
+
+    __slots__ = ("conn", "buf", "deadline", "started", "sent_continue", "want")
+
+    def __init__(self, conn, idle_deadline: float):
+        self.conn = conn
+        self.buf = bytearray()
+        self.deadline = idle_deadline  # until the first byte: the keep-alive timeout
+        self.started = False
+        self.sent_continue = False
+        self.want = None  # total bytes (headers + body) once the headers are in
+
+    def complete(self) -> bool:
+        """Whether a thread may take the request now (reading on the loop side as needed)."""
+        buf = self.buf
+        if self.want is None:
+            end = buf.find(_HEADER_END)
+            if end < 0:
+                return len(buf) > MAX_HEADER  # gunicorn's parser answers 431
+            head = bytes(buf[:end + 2])
+            if _TRANSFER_ENCODING.search(head):
+                return True  # chunked: read by the thread, under the rate rule
+            lengths = _CONTENT_LENGTH.findall(head)
+            if len(lengths) > 1:
+                return True  # gunicorn refuses it
+            length = int(lengths[0]) if lengths else 0
+            if length > LOOP_BODY_LIMIT:
+                return True
+            self.want = end + 4 + length
+            if len(buf) < self.want and not self.sent_continue and _EXPECT_CONTINUE.search(head):
+                self.sent_continue = True  # the thread's gunicorn must not send another
+                try:
+                    self.conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                except OSError:
+                    pass
+        return len(buf) >= self.want
+
+
+class _RateRuledSocket:
+    """The socket as a large body's reader sees it: every read bounded by the rate rule."""
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+        self._start = time.monotonic()
+        self._got = 0
+
+    def recv(self, size: int) -> bytes:
+        # the latest time by which the bytes read so far satisfy the rule
+        limit = self._start + REQUEST_TIMEOUT + self._got / MIN_BODY_RATE
+        wait = min(REQUEST_TIMEOUT, limit - time.monotonic())
+        if wait <= 0:
+            raise RequestTimeout(timeout_message())
+        self._sock.settimeout(wait)
+        try:
+            data = self._sock.recv(size)
+        except TimeoutError:
+            raise RequestTimeout(timeout_message()) from None
+        finally:
+            self._sock.settimeout(None)
+        self._got += len(data)
+        return data
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+class ReadBody:
+    """A body read before the app ran, as ``wsgi.input``; ``whole`` is all of it (request.py
+    takes it as it is instead of copying it again)."""
+
+    def __init__(self, data: bytearray):
+        self.whole = data
+        self._view = memoryview(data)
+        self._pos = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + size)
+        out = bytes(self._view[self._pos:end])
+        self._pos = end
+        return out
+
+    def readline(self, size: int | None = -1) -> bytes:
+        nl = self.whole.find(b"\n", self._pos)
+        end = len(self._view) if nl < 0 else nl + 1
+        if size is not None and size >= 0:
+            end = min(end, self._pos + size)
+        return self.read(end - self._pos)
+
+    def readlines(self, hint: int | None = None) -> list[bytes]:
+        return list(iter(self.readline, b""))
+
+    def __iter__(self):
+        return iter(self.readline, b"")
+
+
+def read_large_body(req, conn) -> bytearray:
+    """The rest of a body the event loop did not read (larger than ``LOOP_BODY_LIMIT``, or
+    chunked), under the rate rule; raises RequestTimeout."""
+    if getattr(req, "_expected_100_continue", False):
+        conn.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        req._expected_100_continue = False
+    unreader = conn.parser.unreader
+    sock = unreader.sock
+    unreader.sock = _RateRuledSocket(sock)
+    buf = bytearray()
+    try:
+        while part := req.body.read(1 << 20):
+            buf += part
+    finally:
+        unreader.sock = sock
+    return buf
+
+
+class ArrivalWorker(ThreadWorker):
+    """See the module's docstring."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.arrivals: dict[int, _Arrival] = {}
+        self.slots = threading.BoundedSemaphore(SLOTS)
+
+    def init_process(self):
+        util.write_error = _write_error  # gunicorn's own error answers: the JSON shape
+        super().init_process()
+
+    # --- the event loop's side --------------------------------------------------------
+
+    def accept(self, listener):
+        try:
+            client_sock, client_addr = listener.accept()
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        conn = TConn(self.cfg, client_sock, client_addr, listener.getsockname())  # non-blocking
+        if self.cfg.is_ssl:  # the TLS handshake happens in the thread, as in gthread
+            client_sock.setblocking(True)
+            self.enqueue_req(conn)
+            return
+        self._await(conn)
+
+    def on_client_socket_readable(self, conn, client):
+        """A kept-alive connection has a next request coming: the loop reads it first."""
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        self._await(conn, now_readable=True)
+
+    def _await(self, conn, now_readable: bool = False) -> None:
+        arrival = _Arrival(conn, time.monotonic() + max(self.cfg.keepalive, 1))
+        self.arrivals[conn.sock.fileno()] = arrival
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._readable, arrival))
+        if now_readable:
+            self._readable(arrival, conn.sock)
+
+    def _readable(self, arrival: _Arrival, _sock) -> None:
+        sock = arrival.conn.sock
+        try:
+            data = sock.recv(READ_STEP)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client went away
+            self._drop(arrival)
+            return
+        if not arrival.started:
+            arrival.started = True
+            arrival.deadline = time.monotonic() + REQUEST_TIMEOUT
+        arrival.buf += data
+        if arrival.complete():
+            self._hand_over(arrival)
+
+    def _forget(self, arrival: _Arrival) -> None:
+        self.arrivals.pop(arrival.conn.sock.fileno(), None)
+        try:
+            self.poller.unregister(arrival.conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+
+    def _drop(self, arrival: _Arrival, answer: bytes | None = None) -> None:
+        self._forget(arrival)
+        if answer is not None:
+            try:
+                arrival.conn.sock.send(answer)  # small; a full send buffer loses it, nothing else
+            except OSError:
+                pass
+        self.nr_conns -= 1
+        arrival.conn.close()
+
+    def _hand_over(self, arrival: _Arrival) -> None:
+        self._forget(arrival)
+        conn = arrival.conn
+        conn.sock.setblocking(True)
+        conn.init()
+        conn.parser.unreader.unread(bytes(arrival.buf))
+        conn.sent_continue = arrival.sent_continue
+        self.enqueue_req(conn)
+
+    def murder_pending(self):
+        """gunicorn's pass over deferred connections, plus ours: requests out of time."""
+        super().murder_pending()
+        now = time.monotonic()
+        for arrival in [a for a in self.arrivals.values() if a.deadline <= now]:
+            if arrival.started:
+                self._drop(arrival, http_error(408, "Request Timeout", timeout_message(),
+                                               [{"field": "body", "reason": "timeout"}]))
+            else:
+                self._drop(arrival)  # idle: closed, as an expired keep-alive connection
+        if not self.alive:  # stopping: connections that sent nothing are not waited for
+            for arrival in [a for a in self.arrivals.values() if not a.started]:
+                self._drop(arrival)
+
+    # --- a thread's side -------------------------------------------------------------
+
+    def handle_request(self, req, conn):
+        """Runs in a thread. A large body is read here first, without a slot: no database
+        lock is held while waiting for a client (a slot given up mid-request could deadlock
+        with a request holding the write lock); then the app runs in one of the slots."""
+        if getattr(conn, "sent_continue", False):
+            req._expected_100_continue = False  # the loop has answered it
+            conn.sent_continue = False
+        if self._body_still_on_the_wire(req):
+            try:
+                req.body = ReadBody(read_large_body(req, conn))
+            except RequestTimeout as e:
+                self.log.info("408 for %s %s: the body did not arrive in time", req.method, req.path)
+                try:
+                    conn.sock.sendall(http_error(408, "Request Timeout", e.message, e.details))
+                except OSError:
+                    pass
+                return False
+        with self.slots:
+            return super().handle_request(req, conn)
+
+    def _body_still_on_the_wire(self, req) -> bool:
+        reader = getattr(req.body, "reader", None)
+        if isinstance(reader, ChunkedReader):
+            return True
+        length = reader.length if isinstance(reader, LengthReader) else 0
+        if not length or length <= LOOP_BODY_LIMIT:
+            return False  # none, or read by the event loop
+        limit = getattr(self.wsgi, "config", {}).get("MAX_CONTENT_LENGTH")
+        return not limit or length <= limit  # a larger one: the app answers 413 unread
