@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from flask import Flask
-
 PACKAGE_DIR = Path(__file__).parent
 
 
@@ -21,13 +20,11 @@ def _asset_dir(name: str) -> str:
 
 
 def create_app(overrides: dict | None = None) -> "Flask":
-    from flask import Flask
-
     from .config import load_config
-
+    from .errors import App
     from .request import Request
 
-    app = Flask(__name__, static_folder=_asset_dir("static"), template_folder=_asset_dir("templates"))
+    app = App(__name__, static_folder=_asset_dir("static"), template_folder=_asset_dir("templates"))
     app.request_class = Request
     app.config.update(load_config(overrides))
     if app.config["BEHIND_PROXY"]:

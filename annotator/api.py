@@ -8,7 +8,7 @@ from sqlalchemy import func, or_, select
 from . import db
 from .annotations import annotation_state, find_annotation, history, next_document, progress, save_annotation
 from .bodies import check_object, read_json_body, require_body
-from .errors import BadRequest, Forbidden, NotFound
+from .errors import BadRequest, Forbidden, NotFound, error_body
 from .export_records import export_labels
 from .importing import import_records, parse_upload
 from .models import Annotation, Document, Project, User
@@ -54,7 +54,18 @@ def doc_json(d: Document, full: bool = True) -> dict:
 
 @bp.get("/health")
 def health():
-    return {"ok": True}
+    """Liveness and the database: reachable, and taking writes (a full disk: 503)."""
+    from . import faults
+
+    # a database that cannot be reached raises: 503 with Retry-After (errors.fault_answer)
+    state = db.database_health(db.get_db(), current_app.config.get("SQLITE_MAX_PAGES"))
+    if not state["writable"]:
+        free = state["free_bytes"]
+        where = f" ({free} bytes free on its volume)" if free is not None else ""
+        body = error_body(f"The database's disk is full{where}: reads work, writes fail.", 503,
+                          [{"database": "unwritable", **state}])
+        return body, 503, {"Retry-After": str(faults.RETRY_AFTER_S)}
+    return {"ok": True, "database": state}
 
 
 @bp.get("/me")

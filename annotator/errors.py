@@ -7,8 +7,10 @@ HTML pages show the same message.
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
+
+from . import faults
 
 
 class AnnotatorError(Exception):
@@ -107,5 +109,92 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):
+        answer = fault_answer(e)
+        if answer is not None:
+            return answer
         app.logger.exception("unhandled error")
         return respond("Something went wrong on the server; the error was logged.", 500)
+
+    app.wsgi_app = LastResort(app, app.wsgi_app)
+
+
+def fault_answer(e: BaseException):
+    """The answer to a full disk (507) or a lost database (503 with Retry-After), or None."""
+    kind = faults.kind(e)
+    if kind is None:
+        return None
+    from flask import current_app
+
+    from .db import note_disk_full
+
+    first = (str(e).strip().splitlines() or [""])[0][:300]
+    current_app.logger.error("%s %s: %s (%s: %s)", request.method, request.path, kind,
+                             type(e).__name__, first)
+    headers = {}
+    if kind == faults.DISK_FULL:
+        note_disk_full()
+    else:
+        headers["Retry-After"] = str(faults.RETRY_AFTER_S)
+    body, status = respond(faults.message(kind), faults.STATUS[kind], [{"database": kind}])
+    return body, status, headers
+
+
+class App(Flask):
+    """Flask, plus one retry of a request that only reads when its database connection was
+    lost (a PostgreSQL backend terminated, a server restarted): the pool hands out a fresh
+    connection, and the reader never sees the failure. A request that wrote, or began to
+    (a write session was opened, as by the queue's reservation), is not retried: it gets 503."""
+
+    def handle_user_exception(self, e):
+        from .db import SAFE_METHODS, discard_sessions
+
+        if (isinstance(e, Exception) and not isinstance(e, HTTPException)
+                and request.method in SAFE_METHODS and "db_write_session" not in g
+                and not g.get("_db_retried") and faults.kind(e) == faults.UNAVAILABLE):
+            g._db_retried = True
+            discard_sessions(invalidate=True)
+            self.logger.warning("%s %s: the database connection was lost; trying once more "
+                                "(%s)", request.method, request.path, type(e).__name__)
+            try:
+                rv = self.preprocess_request()
+                return self.dispatch_request() if rv is None else rv
+            except Exception as again:  # noqa: BLE001  (answered below like the first)
+                e = again
+        return super().handle_user_exception(e)
+
+
+class LastResort:
+    """Around the whole app: an exception that escapes Flask (raised in teardown, or by an
+    error handler itself) becomes the error shape, never the WSGI server's own HTML page."""
+
+    def __init__(self, app: Flask, wsgi_app):
+        self.app, self.wsgi_app = app, wsgi_app
+
+    def __call__(self, environ, start_response):
+        import sys
+
+        try:
+            return self.wsgi_app(environ, start_response)
+        except Exception as e:  # noqa: BLE001
+            self.app.logger.exception("error outside the request's handlers")
+            kind = faults.kind(e)
+            status = faults.STATUS.get(kind, 500)
+            message = (faults.message(kind) if kind else
+                       "Something went wrong on the server; the error was logged.")
+            details = [{"database": kind}] if kind else []
+            try:
+                with self.app.request_context(environ):
+                    body, status = respond(message, status, details)
+                    response = self.app.make_response((body, status))
+            except Exception:  # noqa: BLE001  (not even the page renders: the shape, plainly)
+                import orjson
+
+                response = self.app.response_class(orjson.dumps(error_body(message, status, details)),
+                                                   status, mimetype="application/json")
+            if kind == faults.UNAVAILABLE:
+                response.headers["Retry-After"] = str(faults.RETRY_AFTER_S)
+            status_line = f"{response.status}"
+            start_response(status_line, list(response.headers.items()), sys.exc_info())
+            return [response.get_data()]
+
+

@@ -59,6 +59,10 @@ class RawConnection:
     def close(self) -> None:
         self._pooled.close()
 
+    def invalidate(self) -> None:
+        """Drop the driver connection instead of returning it to the pool (it is broken)."""
+        self._pooled.invalidate()
+
 
 def _driver(conn):
     if isinstance(conn, RawConnection):
