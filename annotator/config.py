@@ -26,6 +26,8 @@ SETTINGS: dict[str, tuple[object, type, str]] = {
     "LOGIN_FAILURES": (5, int, "Failed log-ins per username and client address before 429."),
     "LOGIN_FAILURES_PER_IP": (20, int, "Failed log-ins per client address (any name) before 429."),
     "LOGIN_WINDOW_MINUTES": (5, int, "The window the failed log-ins are counted over."),
+    "REQUEST_TIMEOUT": (10, int, "Under `annotator serve`, seconds a request may take to arrive after "
+                        "its first byte (then 408); a larger body must also average 64 KiB/s."),
     "BACKGROUND_TOKENIZE": (True, bool, "Under `annotator serve`, tokenize imported documents in a "
                             "background process."),
 }

@@ -65,6 +65,8 @@ def _kind_of_one(e: BaseException) -> str | None:
                 return UNAVAILABLE
         elif "database or disk is full" in str(e):
             return DISK_FULL
+        elif "database is locked" in str(e):  # our write lock's wait ran out (writelock.py)
+            return UNAVAILABLE
         return None
     if isinstance(e, OSError) and not isinstance(e, ConnectionError):
         if e.errno in (errno.ENOSPC, errno.EDQUOT):

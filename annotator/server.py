@@ -203,9 +203,11 @@ def run(host: str, port: int, workers: int, overrides: dict | None = None,
             gc.freeze()
             return app
 
+    from . import worker
     from .backup import serving
     from .config import load_config
 
+    worker.REQUEST_TIMEOUT = float(load_config(overrides)["REQUEST_TIMEOUT"])  # forked with it
     # Held for as long as the server (master and workers) runs: `annotator restore` checks it.
     with serving(load_config(overrides)["DATABASE_URL"]):
         _Server().run()

@@ -118,7 +118,12 @@ def measure(b: Bench, token: str, did: int, text: str, seconds: float) -> dict:
     c = Client(b.server.port, token)
     c.conn.timeout = TIMEOUT_S
     lat, failed = [], 0
-    status, data = c.call("GET", f"/api/v1/documents/{did}/annotation")
+    try:
+        status, data = c.call("GET", f"/api/v1/documents/{did}/annotation")
+    except OSError:
+        status, data = 0, b""
+        c = Client(b.server.port, token)
+        c.conn.timeout = TIMEOUT_S
     version = (json.loads(data).get("version") or 0) if status == 200 else 0
     stop_at, i = time.monotonic() + seconds, 0
     while time.monotonic() < stop_at:
