@@ -92,8 +92,8 @@ def _kind_of_one(e: BaseException) -> str | None:
 
 def message(k: str) -> str:
     if k == DISK_FULL:
-        return ("The database's disk is full: this change was not saved. Free space on the "
-                "database's volume, then try again.")
+        return ("The database's disk is full, so this change was not saved; whoever runs the "
+                "server must free space on the database's volume.")
     return (f"The database cannot be reached right now (connection lost or refused); try again "
             f"in {RETRY_AFTER_S} seconds.")
 

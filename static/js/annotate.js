@@ -583,7 +583,7 @@
     return fetch(url, opts).then(function (resp) {
       if (resp.status === 204) return { status: 204, data: null };
       return resp.json().catch(function () { return null; }).then(function (data) {
-        return { status: resp.status, data: data };
+        return { status: resp.status, data: data, retryAfter: Number(resp.headers.get('Retry-After')) || 0 };
       });
     });
   }
@@ -594,6 +594,8 @@
   }
 
   var SAVE_DELAY_MS = 600;
+  var RETRY_FULL_S = 10;  // a full disk (507) says no Retry-After: try again this often
+  var retryTimer = null;
 
   /**
    * Call fn once el has a layout box. Alpine's x-show shows on a later animation frame (a timer
@@ -918,6 +920,18 @@
           }
           self.saveState = 'error';
           self.saveError = errorText(r);
+          if (r.status === 503 || r.status === 507) {
+            // The database is unreachable or its disk is full: nothing was saved, the spans are
+            // kept here and sent again by themselves until the server takes them.
+            var wait = 1000 * (r.retryAfter || RETRY_FULL_S);
+            self.saveError += ' Your changes are kept on this page and sent again every ' +
+              Math.round(wait / 1000) + ' s.';
+            clearTimeout(retryTimer);
+            retryTimer = setTimeout(function () {
+              retryTimer = null;
+              if (self.saveState === 'error') self.save(extra || {});
+            }, wait);
+          }
           if (r.data && r.data.details && r.data.details.length && r.data.details[0].span !== undefined) {
             var d = r.data.details[0];
             var sp = spans[d.span];
