@@ -309,6 +309,29 @@ class ArrivalWorker(ThreadWorker):
 
     # --- a thread's side -------------------------------------------------------------
 
+    def handle(self, conn):
+        """Runs in a thread. What the loop did not read (headers longer than ``MAX_HEADER``,
+        a request pipelined behind another) is read under the rate rule too."""
+        unreader = conn.parser.unreader if conn.parser is not None else None
+        if unreader is None:  # TLS: the handshake and first read happen here, as in gthread
+            return super().handle(conn)
+        sock = unreader.sock
+        unreader.sock = _RateRuledSocket(sock)
+        try:
+            return super().handle(conn)
+        finally:
+            unreader.sock = sock
+
+    def handle_error(self, req, client, addr, exc):
+        if isinstance(exc, RequestTimeout):
+            self.log.info("408: a request did not arrive in time")
+            try:
+                client.sendall(http_error(408, "Request Timeout", exc.message, exc.details))
+            except OSError:
+                pass
+            return
+        super().handle_error(req, client, addr, exc)
+
     def handle_request(self, req, conn):
         """Runs in a thread. A large body is read here first, without a slot: no database
         lock is held while waiting for a client (a slot given up mid-request could deadlock

@@ -441,3 +441,23 @@ def test_terminated_postgres_backends_answer_503_in_the_error_shape_and_lose_not
     alice = user_id(h, "alice")
     for i, version in acked.items():
         assert stored_history(h, docs[i].id, alice)[0] >= version
+
+
+def test_a_request_pipelined_behind_another_is_held_to_the_same_time_limit(served):
+    """The loop reads a request before a thread gets it; bytes that arrive behind an answered
+    request (pipelining) are read by the thread instead, under the same rule: a second request
+    that never completes gets 408 instead of holding that thread for as long as it likes."""
+    server, _h, token, docs = served
+    first = (f"GET /api/v1/documents/{docs[0].id} HTTP/1.1\r\nHost: t\r\n"
+             f"Authorization: Bearer {token}\r\n\r\n").encode()
+    second = b"GET /api/v1/health HTTP/1.1\r\nHost: t\r\nX-Slow: "
+    t0 = time.monotonic()
+    got = raw_exchange(server.port, first + second, timeout=REQUEST_TIMEOUT + 8)
+    after = time.monotonic() - t0
+    answers = got.split(b"HTTP/1.1 ")[1:]
+    assert len(answers) == 2, got[:500]
+    assert answers[0].startswith(b"200 ")
+    status, headers, body = split_response(b"HTTP/1.1 " + answers[1])
+    assert status == 408
+    error_shape(status, headers, body)
+    assert after <= REQUEST_TIMEOUT + 4
