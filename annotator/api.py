@@ -212,6 +212,15 @@ def put_annotation(did: int):
     return out
 
 
+@bp.get("/documents/<int:did>/suggestions")
+def get_suggestions(did: int):
+    """Spans suggested to the caller (never annotations until accepted): assist.py."""
+    from .assist import suggestions_for
+
+    doc = db.get_document_or_404(did, g.user)
+    return suggestions_for(db.reader(), doc, g.user)
+
+
 @bp.get("/documents/<int:did>/annotation/history")
 def get_history(did: int):
     s = db.session()

@@ -1,0 +1,145 @@
+"""Suggested spans from what people already accepted, and from money shapes (issue 12).
+
+Pure: plain data in, plain data out; no Flask, no database, no spaCy.
+
+A suggestion is a span a person has not drawn: ``{"start", "end", "label", "attributes",
+"source", "score", "version"}`` (code-point offsets, end exclusive). Two sources here:
+
+- ``dictionary``: every (surface text, label) people accepted in the project, found again at
+  its other occurrences. A match must start at a token start and end at a token end of the
+  export tokenizer (so ``메타`` in ``메타는`` is found, ``메타`` inside ``메타버스`` is not).
+  A surface accepted under several labels suggests the most frequent one, its score the share.
+- ``patterns``: amounts of money with an explicit currency (``148억 달러``, ``약 20조 원``,
+  ``$14.3B``, ``수천만 달러``), for a label set that has ``MONEY``; on token boundaries too.
+
+Then, longest first, a suggestion is kept only if it overlaps neither a span the person
+already has (of an entity label) nor a suggestion kept before it: entity suggestions never
+overlap each other, and none duplicates a span the person has.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+DICTIONARY = "dictionary"
+PATTERNS = "patterns"
+PATTERNS_VERSION = "money-1"
+
+_NUMBER = r"\d[\d,]*(?:\.\d+)?"
+_KO_UNIT = r"(?:조|억|만|천|백)"
+_KO_VAGUE = r"(?:수|십|수십|수백|수천|수만|수십만|수백만|수천만|수억|수십억|수백억|수천억|수조)"
+_KO_AMOUNT = (rf"(?:{_NUMBER}\s?{_KO_UNIT}+(?:\s?{_NUMBER}\s?{_KO_UNIT}+)*(?:\s?{_NUMBER})?"
+              rf"|{_KO_VAGUE}\s?{_KO_UNIT}?|{_NUMBER})")
+_KO_CURRENCY = r"(?:달러|원|엔|유로|위안|파운드)"
+_EN_SCALE = r"(?:\s?(?:trillion|billion|million|thousand|bn|tn|[KMBT])\b)?"
+MONEY_RE = re.compile(
+    rf"(?:약\s?)?{_KO_AMOUNT}\s?{_KO_CURRENCY}"  # 148억 달러, 약 20조 원, 143억달러, 수천만 달러
+    rf"|(?:US|A|C|HK)?\$\s?{_NUMBER}{_EN_SCALE}"  # $14.3B, US$ 2 billion
+    rf"|{_NUMBER}{_EN_SCALE}\s?(?:dollars|USD|KRW|won|euros|EUR)\b"  # 14 billion dollars
+    rf"|(?:USD|KRW|EUR)\s?{_NUMBER}{_EN_SCALE}"
+)
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A span the person already has."""
+
+    start: int
+    end: int
+    label: str
+    entity: bool
+
+
+class Boundaries:
+    """Token starts and ends of one text, for O(log n) checks."""
+
+    def __init__(self, tokens: list):
+        self.starts = {a for a, _b in tokens}
+        self.ends = {b for _a, b in tokens}
+
+    def fits(self, start: int, end: int) -> bool:
+        return start in self.starts and end in self.ends
+
+
+def dictionary_entries(accepted: list[tuple[str, str, int]]) -> dict[str, tuple[str, float]]:
+    """(surface, label, count) rows -> {surface: (label, share)}: the label most often given to
+    that exact text (ties: the alphabetically first, so the answer is stable)."""
+    by_surface: dict[str, Counter] = {}
+    for surface, label, count in accepted:
+        if surface and surface == surface.strip():
+            by_surface.setdefault(surface, Counter())[label] += count
+    out = {}
+    for surface, counts in by_surface.items():
+        label, n = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        out[surface] = (label, n / sum(counts.values()))
+    return out
+
+
+def dictionary_candidates(text: str, bounds: Boundaries, entries: dict[str, tuple[str, float]],
+                          version: str = "") -> list[dict]:
+    out = []
+    for surface, (label, share) in entries.items():
+        i = text.find(surface)
+        while i >= 0:
+            j = i + len(surface)
+            if bounds.fits(i, j):
+                out.append(_suggestion(i, j, label, DICTIONARY, share, version))
+            i = text.find(surface, i + 1)
+    return out
+
+
+def money_candidates(text: str, bounds: Boundaries, label: str = "MONEY") -> list[dict]:
+    out = []
+    for m in MONEY_RE.finditer(text):
+        start, end = m.span()
+        if bounds.fits(start, end):
+            out.append(_suggestion(start, end, label, PATTERNS, 0.9, PATTERNS_VERSION))
+    return out
+
+
+def _suggestion(start, end, label, source, score, version) -> dict:
+    return {"start": start, "end": end, "label": label, "attributes": {}, "source": source,
+            "score": round(score, 3), "version": version}
+
+
+def choose(candidates: list[dict], taken: list[Taken], rejected: set | None = None) -> list[dict]:
+    """Longest first (then earliest, then the higher score): keep what overlaps no entity span
+    the person has and no suggestion kept already, duplicates none of their spans, and was not
+    rejected by them (``rejected``: {(start, end, label)}). Returned in text order."""
+    have = {(t.start, t.end, t.label) for t in taken}
+    blocked = sorted((t.start, t.end) for t in taken if t.entity)
+    kept: list[tuple[int, int]] = []
+    out = []
+    for c in sorted(candidates, key=lambda c: (c["start"] - c["end"], c["start"], -c["score"])):
+        key = (c["start"], c["end"], c["label"])
+        if key in have or (rejected and key in rejected):
+            continue
+        if _overlaps(blocked, c["start"], c["end"]) or _overlaps(kept, c["start"], c["end"]):
+            continue
+        bisect.insort(kept, (c["start"], c["end"]))
+        out.append(c)
+    return sorted(out, key=lambda c: (c["start"], c["end"]))
+
+
+def _overlaps(intervals: list[tuple[int, int]], start: int, end: int) -> bool:
+    """Whether [start, end) overlaps any of the sorted, non-overlapping ``intervals``."""
+    i = bisect.bisect_left(intervals, (start, start))
+    if i < len(intervals) and intervals[i][0] < end:
+        return True
+    return i > 0 and intervals[i - 1][1] > start
+
+
+def suggest(text: str, tokens: list, entries: dict[str, tuple[str, float]], taken: list[Taken],
+            labels: set[str], *, money_label: str | None = "MONEY", dictionary_version: str = "",
+            rejected: set | None = None) -> list[dict]:
+    """Every suggestion for one person on one document (see the module's docstring).
+    ``labels``: the entity labels of the project; other labels are never suggested."""
+    bounds = Boundaries(tokens)
+    cands = [c for c in dictionary_candidates(text, bounds, entries, dictionary_version)
+             if c["label"] in labels]
+    if money_label and money_label in labels:
+        cands += money_candidates(text, bounds, money_label)
+    return choose(cands, taken, rejected)
