@@ -1,0 +1,199 @@
+"""Replay an annotator who is offered suggestions, through the real server (issue 12).
+
+    python bench/bench_assist.py --gold FILE.jsonl [--language ko] [--background-spans 2000]
+                                 [--db URL] [--json FILE]
+
+FILE is our JSONL (``id``, ``text``, ``spans``: ``start``, ``end``, ``label``, ``stance``?). The
+bench imports the texts without their spans into a fresh project, stores their tokens as the
+background job would (``annotator tokenize``), then goes through the documents in order as one
+annotator: it asks for suggestions, accepts those that are in the gold, rejects the rest (kept
+on the client: rejections are not stored by the server yet), and when no suggestion is left to
+accept it draws the first missing gold entity by hand and saves, which feeds the dictionary as
+on the page ("label all occurrences"); spans of kind ``span`` (CLAIMs) are drawn by hand. Then
+it submits, and the next document profits from everything submitted before it.
+
+``--background-spans N`` first stores N accepted spans in other documents of the project, so
+that the suggestion requests are timed against a project of that size.
+
+Prints, for entity spans: gold spans, drawn by hand, accepted, rejected, suggestion precision,
+per source; CLAIM-like spans beside them; and the time per suggestion request (p50, p95).
+``--json FILE`` writes ``gold_spans``, ``drawn_by_hand``, ``accepted``, ``rejected``,
+``suggestion_precision``, ``p95_ms`` and the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_server import Bench  # noqa: E402
+from common import Client, cli, pct  # noqa: E402
+
+ENTITY_LABELS = {"PERSON", "ORG", "MONEY"}
+
+
+def read_gold(path: str) -> list[dict]:
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                rec = json.loads(line)
+                if "text" not in rec:
+                    raise SystemExit(f"{path}:{n}: no 'text'")
+                out.append(rec)
+    return out
+
+
+def wire(s: dict) -> dict:
+    attrs = {"stance": s["stance"]} if s.get("stance") else dict(s.get("attributes") or {})
+    return {"start": s["start"], "end": s["end"], "label": s["label"], "attributes": attrs}
+
+
+def background(b: Bench, pid: int, n: int) -> None:
+    """n accepted spans in documents of their own (one submitted annotation each), of made-up
+    names that occur in no real text: they cost what a dictionary of that size costs, and
+    change no suggestion."""
+    if n <= 0:
+        return
+    per_doc = 50
+    names = [f"Zq{i:05d}x" for i in range(n)]
+    docs = [{"text": "bg " + " ".join(names[i:i + per_doc])} for i in range(0, n, per_doc)]
+    b.lead().json("POST", f"/api/v1/projects/{pid}/documents", docs, expect=201)
+    filler = Client(b.server.port, b.tokens[1])
+    ids = b.doc_ids(pid, 10**6)
+    for did in ids[-len(docs):]:
+        text = filler.json("GET", f"/api/v1/documents/{did}")["text"]
+        spans, i = [], 3
+        for w in text[3:].split(" "):
+            spans.append({"start": i, "end": i + len(w), "label": "ORG", "attributes": {}})
+            i += len(w) + 1
+        filler.json("PUT", f"/api/v1/documents/{did}/annotation",
+                    {"version": 0, "spans": spans, "status": "submitted"})
+
+
+def replay(b: Bench, pid: int, gold: list[dict], ids: list[int]) -> dict:
+    a = Client(b.server.port, b.tokens[0])
+    kinds = {lab["name"]: lab["kind"] for lab in a.json("GET", f"/api/v1/projects/{pid}")["labels"]}
+    stats = {"gold_spans": 0, "drawn_by_hand": 0, "accepted": 0, "rejected": 0,
+             "span_kind_gold": 0, "span_kind_drawn": 0, "by_source": {}}
+    times = []
+    for rec, did in zip(gold, ids):
+        entities = {(s["start"], s["end"], s["label"]): wire(s) for s in rec.get("spans", [])
+                    if kinds.get(s["label"]) == "entity"}
+        others = [wire(s) for s in rec.get("spans", []) if kinds.get(s["label"]) != "entity"]
+        stats["gold_spans"] += len(entities)
+        stats["span_kind_gold"] += len(others)
+        have: dict = {}
+        rejected: set = set()
+        version = 0
+
+        def save(status=None):
+            nonlocal version
+            body = {"version": version, "spans": list(have.values())
+                    + (others if status else [])}
+            if status:
+                body["status"] = status
+            version = a.json("PUT", f"/api/v1/documents/{did}/annotation", body)["version"]
+
+        while True:
+            t0 = time.perf_counter()
+            got = a.json("GET", f"/api/v1/documents/{did}/suggestions")
+            times.append((time.perf_counter() - t0) * 1000)
+            if got["pending"]:
+                raise SystemExit(f"document {did}: tokens pending; run `annotator tokenize` first")
+            took = False
+            for s in got["items"]:
+                key = (s["start"], s["end"], s["label"])
+                src = stats["by_source"].setdefault(s["source"], {"accepted": 0, "rejected": 0})
+                if key in entities and key not in have:
+                    have[key] = entities[key]
+                    stats["accepted"] += 1
+                    src["accepted"] += 1
+                    took = True
+                elif key not in rejected and key not in have:
+                    rejected.add(key)
+                    stats["rejected"] += 1
+                    src["rejected"] += 1
+            if took:
+                save()
+                continue
+            missing = sorted(set(entities) - set(have))
+            if not missing:
+                break
+            have[missing[0]] = entities[missing[0]]
+            stats["drawn_by_hand"] += 1
+            save()
+        stats["span_kind_drawn"] += len(others)
+        save("submitted")
+    shown = stats["accepted"] + stats["rejected"]
+    stats["suggestion_precision"] = round(stats["accepted"] / shown, 3) if shown else None
+    stats["drawn_share"] = round(stats["drawn_by_hand"] / stats["gold_spans"], 3) if stats["gold_spans"] else None
+    stats["requests"] = len(times)
+    stats["p50_ms"] = round(pct(times, 50), 1)
+    stats["p95_ms"] = round(pct(times, 95), 1)
+    for src in stats["by_source"].values():
+        n = src["accepted"] + src["rejected"]
+        src["precision"] = round(src["accepted"] / n, 3) if n else None
+    return stats
+
+
+def run(gold_path: str, language: str, n_background: int, db: str | None) -> dict:
+    gold = read_gold(gold_path)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-assist-"))
+    b = Bench(db, 1, tmp, os.environ.get("BENCH_SERVER_LOG"))
+    if b.db.startswith("postgresql"):
+        from annotator.db import reset_postgres
+
+        reset_postgres(b.db)
+    b.setup()
+    b.start()
+    try:
+        pid = b.lead().json("POST", "/api/v1/projects", {"name": "assist", "language": language,
+                                                          "k": 1}, expect=201)["id"]
+        b.lead().json("POST", f"/api/v1/projects/{pid}/members", {"usernames": ["a0", "a1"]})
+        b.lead().json("POST", f"/api/v1/projects/{pid}/documents",
+                      [{"text": r["text"], "id": str(r.get("id", i))} for i, r in enumerate(gold)],
+                      expect=201)
+        ids = b.doc_ids(pid, len(gold))
+        background(b, pid, n_background)
+        cli(b.db, "tokenize", env=b.env)
+        stats = replay(b, pid, gold, ids)
+        stats["background_spans"] = n_background
+        return stats
+    finally:
+        b.server.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gold", required=True, help="our JSONL: id, text, spans")
+    ap.add_argument("--language", default="ko")
+    ap.add_argument("--background-spans", type=int, default=0)
+    ap.add_argument("--db", help="database URL (default: a fresh SQLite file)")
+    ap.add_argument("--json", help="write the figures to this file")
+    args = ap.parse_args()
+    s = run(args.gold, args.language, args.background_spans, args.db)
+    print(f"entity spans in the gold      {s['gold_spans']}")
+    print(f"drawn by hand                 {s['drawn_by_hand']} ({s['drawn_share']:.0%})")
+    print(f"accepted suggestions          {s['accepted']}")
+    print(f"rejected suggestions          {s['rejected']}")
+    print(f"suggestion precision          {s['suggestion_precision']}")
+    for name, src in sorted(s["by_source"].items()):
+        print(f"  {name:12} accepted {src['accepted']:4}  rejected {src['rejected']:4}  "
+              f"precision {src['precision']}")
+    print(f"span-kind spans (CLAIM)       {s['span_kind_gold']}, all drawn by hand")
+    print(f"suggestion requests           {s['requests']}: p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms "
+          f"({s['background_spans']} other accepted spans in the project)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(s, indent=2))
+
+
+if __name__ == "__main__":
+    main()
