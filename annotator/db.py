@@ -9,6 +9,7 @@ is SQLite-only SQL.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
@@ -201,6 +202,9 @@ def init_app(app: Flask) -> None:
     configure_mappers()
     app.extensions["annotator.db"] = Database(app.config["DATABASE_URL"],
                                               app.config.get("BACKGROUND_CHECKPOINT", False))
+    global _marker
+    key = hashlib.sha256(app.config["DATABASE_URL"].encode()).hexdigest()[:12]
+    _marker = os.path.join(app.config["DATA_DIR"], f"disk-full-{key}")
 
     def _close(_exc=None):
         discard_sessions(invalidate=False)
@@ -233,18 +237,37 @@ def discard_sessions(invalidate: bool) -> None:
 # --- writability, as /api/v1/health reports it ------------------------------------------
 
 MIN_FREE_BYTES = 1 << 20  # below this much free space SQLite writes are about to fail
-DISK_FULL_MEMORY_S = 30  # PostgreSQL: how long a disk-full failure marks the database unwritable
-_disk_full_at: float | None = None  # when this process last saw a write fail on a full disk
+DISK_FULL_MEMORY_S = 30  # how long a write failed on a full disk marks the database unwritable
+# Where the processes of one server tell each other that a write failed on a full disk (a
+# file beside the other state in DATA_DIR; set by init_app): the health check may be answered
+# by another worker than the one whose write failed. Removed by the next successful commit.
+_marker: str | None = None
 
 
 def note_disk_full() -> None:
-    global _disk_full_at
-    _disk_full_at = time.time()
+    if _marker is None:
+        return
+    try:
+        os.makedirs(os.path.dirname(_marker), exist_ok=True)
+        with open(_marker, "w") as f:
+            f.write(f"{time.time():.3f}")
+    except OSError:  # DATA_DIR on the full volume (SQLite): the volume's free space tells
+        pass
+
+
+def disk_full_since() -> float | None:
+    try:
+        return os.stat(_marker).st_mtime if _marker else None
+    except OSError:
+        return None
 
 
 def _clear_disk_full(_session) -> None:
-    global _disk_full_at
-    _disk_full_at = None
+    if _marker is not None and os.path.exists(_marker):
+        try:
+            os.unlink(_marker)
+        except OSError:
+            pass
 
 
 event.listen(Session, "after_commit", _clear_disk_full)
@@ -268,10 +291,11 @@ def database_health(database: Database, max_pages: int | None = None) -> dict:
                 free = min(free, (max_pages - count + unused) * page)
     if free is not None:  # SQLite: the volume (or the page cap) is the truth
         writable = free >= MIN_FREE_BYTES
-    else:  # PostgreSQL: a write failed on a full disk lately, and none succeeded since
-        writable = _disk_full_at is None or time.time() - _disk_full_at > DISK_FULL_MEMORY_S
+    since = disk_full_since()
+    if free is None:  # PostgreSQL: a write failed on a full disk lately, and none succeeded since
+        writable = since is None or time.time() - since > DISK_FULL_MEMORY_S
     return {"reachable": True, "writable": writable, "free_bytes": free,
-            "disk_full_since": _disk_full_at}
+            "disk_full_since": since}
 
 
 def get_db() -> Database:

@@ -461,3 +461,93 @@ def test_a_request_pipelined_behind_another_is_held_to_the_same_time_limit(serve
     assert status == 408
     error_shape(status, headers, body)
     assert after <= REQUEST_TIMEOUT + 4
+
+
+@pytest.fixture
+def postgres_on_small_disk(tmp_path):
+    """A PostgreSQL database whose tablespace is a 24 MiB tmpfs (root and a local server only)."""
+    if not PG_URL:
+        pytest.skip("PostgreSQL's own full disk")
+    if not _can_mount() or not shutil.which("chown"):
+        pytest.skip("mounting a tmpfs for a tablespace needs root")
+    from sqlalchemy.engine import make_url
+
+    mnt = Path(f"/tmp/annotator-pgfull-{os.getpid()}")
+    mnt.mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)], check=True)
+    subprocess.run(["chown", "postgres:postgres", str(mnt)], check=True)
+    base = make_url(PG_URL)
+    name = f"{base.database}_full"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+
+    def drop():
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            c.execute(text(f'DROP TABLESPACE IF EXISTS "{name}"'))
+
+    try:
+        drop()
+        with admin.connect() as c:
+            c.execute(text(f"CREATE TABLESPACE \"{name}\" LOCATION '{mnt}'"))
+            c.execute(text(f'CREATE DATABASE "{name}" TABLESPACE "{name}"'))
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        drop()
+        admin.dispose()
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+        mnt.rmdir()
+
+
+def test_postgres_disk_full_answers_507_and_health_says_so_from_every_worker(
+        postgres_on_small_disk, tmp_path, monkeypatch):
+    url = postgres_on_small_disk
+    migrate(url)
+    app = create_app({"DATABASE_URL": url, "DATA_DIR": str(tmp_path / "data"), "SECRET_KEY": SECRET})
+    h = Helper(app)
+    alice = h.user("alice")
+    project = h.project("Full disk")
+    doc = h.docs(project, [{"text": TEXT}])[0]
+    token = h.token(alice)
+    monkeypatch.setenv("ANNOTATOR_BACKGROUND_TOKENIZE", "false")
+    server = Server(url, tmp_path)
+    filler = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        server.start()
+        status, _hd, raw = save(server.port, token, doc.id, 0, 1)
+        assert status == 200, raw
+        with filler.connect() as c:  # fill the tablespace
+            c.execute(text("CREATE TABLE filler (x text)"))
+            c.execute(text("ALTER TABLE filler ALTER COLUMN x SET STORAGE PLAIN"))  # no compression
+            with pytest.raises(Exception) as full:
+                for _ in range(200):
+                    c.execute(text("INSERT INTO filler SELECT repeat('x', 2000) || g "
+                                   "FROM generate_series(1, 2000) g"))
+            assert faults.kind(full.value) == faults.DISK_FULL
+        # saves go on while the tables' pages have room, then the first one that needs a new
+        # page meets the full disk
+        version, acked = 1, [1]
+        for k in range(2000):
+            status, headers, raw = save(server.port, token, doc.id, version, k % 150)
+            if status != 200:
+                break
+            version = json.loads(raw)["version"]
+            acked.append(version)
+        assert status == 507, raw
+        assert "disk is full" in error_shape(status, headers, raw)["error"]
+        for _ in range(4):  # whichever worker answers: unwritable
+            status, headers, raw = http(server.port, "GET", "/api/v1/health")
+            assert status == 503, raw
+            assert error_shape(status, headers, raw)["details"][0]["writable"] is False
+        with filler.connect() as c:
+            c.execute(text("DROP TABLE filler"))
+        status, _hd, raw = save(server.port, token, doc.id, version, 30)
+        assert status == 200, raw
+        acked.append(json.loads(raw)["version"])
+        status, _hd, raw = http(server.port, "GET", "/api/v1/health")
+        assert status == 200, raw
+    finally:
+        server.stop()
+        filler.dispose()
+        app.extensions["annotator.db"].dispose()
+    assert stored_history(h, doc.id, alice.id)[0] == acked[-1] == len(acked)
+    app.extensions["annotator.db"].dispose()
