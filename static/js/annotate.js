@@ -44,6 +44,10 @@
     this.segs = [];
     this.rows = new Map();
     this.listSelected = null;
+    this.sugs = [];          // suggestions: sorted, never overlapping each other or an entity
+    this.sugFocusId = null;
+    this.rejected = new Set(); // "start:end:label" the person rejected on this document
+    this.origin = {};        // span id -> {source, version, edited}: accepted from a suggestion
   }
 
   Editor.prototype.setLabels = function (labels) {
@@ -91,6 +95,10 @@
     this.undoStack = [];
     this.redoStack = [];
     this.selectedId = null;
+    this.sugs = [];
+    this.sugFocusId = null;
+    this.rejected = new Set();
+    this.origin = {};
     this.index();
     this.renderAll();
     this.renderList();
@@ -240,11 +248,23 @@
       if (claim.e16 === el._e) cls += ' clm-e';
       el.style.setProperty('--cc', this.labels[claim.label] ? this.labels[claim.label].color : '#555555');
     }
+    var stag = '';
+    if (!ent && this.sugs.length) {
+      var sg = this.sugCovering(el._s, el._e);
+      if (sg) {
+        cls += ' sug';
+        if (sg.s16 === el._s) cls += ' sug-s';
+        if (sg.e16 === el._e) { cls += ' sug-e'; stag = sg.label + '?'; }
+        if (sg.id === this.sugFocusId) cls += ' sugf';
+        el.style.setProperty('--sc', this.labels[sg.label] ? this.labels[sg.label].color : '#888888');
+      }
+    }
     if (sel) cls += ' sel';
     if (hov) cls += ' hov';
     if (misal) cls += ' misal';
     if (el.className !== cls) el.className = cls;
     if (etag) el.dataset.etag = etag; else if (el.dataset.etag !== undefined) delete el.dataset.etag;
+    if (stag) el.dataset.stag = stag; else if (el.dataset.stag !== undefined) delete el.dataset.stag;
     if (ctag) el.dataset.ctag = ctag; else if (el.dataset.ctag !== undefined) delete el.dataset.ctag;
   };
 
@@ -275,6 +295,7 @@
     var self = this;
     changed.forEach(function (s) { self.splitAt(s.s16); self.splitAt(s.e16); });
     changed.forEach(function (s) { self.refreshSpan(s); });
+    this.pruneSuggestions();
     this.updateList(changed);
     this.hooks.changed();
     this.hooks.selected(this.selected());
@@ -300,6 +321,7 @@
   };
 
   Editor.prototype.select = function (id, scroll) {
+    if (id != null && this.sugFocusId != null) this.focusSuggestion(null);
     var old = this.selected();
     this.selectedId = id;
     this.refreshSpan(old);
@@ -364,6 +386,145 @@
   };
 
   /** Tag the selection with a label. Returns the new span or null (with a message). */
+  // --- suggestions: spans nobody drew yet, dashed and unfilled; saved only once accepted --
+
+  function sugKey(sg) { return sg.start + ':' + sg.end + ':' + sg.label; }
+
+  /** Replace the suggestions ([{start, end, label, source, score, version}], code points).
+   *  Kept: entity labels only, none on an entity span, none rejected here, none overlapping
+   *  one kept before it (the server's order: longest first is its business). */
+  Editor.prototype.setSuggestions = function (list) {
+    var self = this, kept = [];
+    (list || []).forEach(function (s) {
+      var lab = self.labels[s.label];
+      if (!lab || lab.kind !== 'entity' || self.rejected.has(sugKey(s))) return;
+      var sg = { id: nextId++, start: s.start, end: s.end, s16: self.map.toU16(s.start),
+                 e16: self.map.toU16(s.end), label: s.label, source: s.source || 'dictionary',
+                 score: s.score == null ? 1 : s.score, version: s.version || '' };
+      if (self.entityClash(sg, null)) return;
+      if (kept.some(function (k) { return k.s16 < sg.e16 && sg.s16 < k.e16; })) return;
+      kept.push(sg);
+    });
+    this.replaceSuggestions(kept);
+  };
+
+  Editor.prototype.replaceSuggestions = function (next) {
+    var self = this, old = this.sugs;
+    this.sugs = next.slice().sort(cmpSpan);
+    if (this.sugFocusId != null && !this.sugs.some(function (g) { return g.id === self.sugFocusId; })) {
+      this.sugFocusId = null;
+    }
+    var touched = old.filter(function (g) { return next.indexOf(g) < 0; })
+      .concat(next.filter(function (g) { return old.indexOf(g) < 0; }));
+    touched.forEach(function (g) { self.splitAt(g.s16); self.splitAt(g.e16); });
+    touched.forEach(function (g) { self.refresh(g.s16, g.e16); });
+    if (this.hooks.suggestions) this.hooks.suggestions();
+  };
+
+  /** Drop the suggestions an entity span now overlaps (the person drew over them). */
+  Editor.prototype.pruneSuggestions = function () {
+    if (!this.sugs.length) return;
+    var self = this;
+    var keep = this.sugs.filter(function (g) { return !self.entityClash(g, null); });
+    if (keep.length !== this.sugs.length) this.replaceSuggestions(keep);
+  };
+
+  /** The suggestion covering the segment [s, e) (UTF-16), or null. */
+  Editor.prototype.sugCovering = function (s, e) {
+    var sugs = this.sugs;
+    var j = bsearch(sugs, function (x) { return x.s16 > s; }) - 1;
+    return j >= 0 && sugs[j].e16 >= e ? sugs[j] : null;
+  };
+
+  Editor.prototype.focusedSuggestion = function () {
+    var id = this.sugFocusId;
+    return id == null ? null : this.sugs.find(function (g) { return g.id === id; }) || null;
+  };
+
+  Editor.prototype.focusSuggestion = function (sg) {
+    if (sg && this.selectedId != null) this.select(null);  // one thing in focus at a time
+    var old = this.focusedSuggestion();
+    this.sugFocusId = sg ? sg.id : null;
+    if (old) this.refresh(old.s16, old.e16);
+    if (sg) {
+      this.refresh(sg.s16, sg.e16);
+      var el = this.segs[this.segIndex(sg.s16)];
+      if (el && el.scrollIntoView) el.scrollIntoView({ block: 'nearest' });
+    }
+    if (this.hooks.suggestions) this.hooks.suggestions();
+  };
+
+  /** Focus the next (dir 1) or previous (-1) suggestion in text order, from the focused one
+   *  or else from the selected span; wraps around. */
+  Editor.prototype.cycleSuggestion = function (dir) {
+    var sugs = this.sugs;
+    if (!sugs.length) return null;
+    var cur = this.focusedSuggestion() || this.selected();
+    var i;
+    if (!cur) i = dir > 0 ? 0 : sugs.length - 1;
+    else if (dir > 0) { i = bsearch(sugs, function (g) { return g.s16 > cur.s16; }); if (i >= sugs.length) i = 0; }
+    else { i = bsearch(sugs, function (g) { return g.s16 >= cur.s16; }) - 1; if (i < 0) i = sugs.length - 1; }
+    this.focusSuggestion(sugs[i]);
+    return sugs[i];
+  };
+
+  /** Make suggestions into spans (label: another label than suggested, for one); the spans
+   *  remember where they came from. One undo step. */
+  Editor.prototype.acceptSuggestions = function (list, label) {
+    if (!list.length) return [];
+    var self = this, added = [];
+    list.forEach(function (sg) {
+      var sp = self.makeSpan(sg.start, sg.end, label || sg.label, {});
+      self.origin[sp.id] = { source: sg.source, version: sg.version, edited: !!label && label !== sg.label };
+      added.push(sp);
+    });
+    var gone = new Set(list);
+    this.replaceSuggestions(this.sugs.filter(function (g) { return !gone.has(g); }));
+    this.setSpans(this.spans.concat(added), true);
+    return added;
+  };
+
+  Editor.prototype.rejectSuggestion = function (sg) {
+    this.rejected.add(sugKey(sg));
+    var next = this.cycleAfter(sg);
+    this.replaceSuggestions(this.sugs.filter(function (g) { return g !== sg; }));
+    if (next && next !== sg) this.focusSuggestion(next);
+  };
+
+  /** The suggestion after sg (in text order, wrapping), for moving on after a decision. */
+  Editor.prototype.cycleAfter = function (sg) {
+    var sugs = this.sugs, i = sugs.indexOf(sg);
+    return sugs.length > 1 ? sugs[(i + 1) % sugs.length] : null;
+  };
+
+  /** "Label all occurrences": the other places the span's exact text stands, on token
+   *  boundaries, where no entity is, offered as suggestions at once (no round trip). */
+  Editor.prototype.offerOccurrences = function (sp) {
+    if (!this.isEntity(sp)) return 0;
+    var text = this.text, needle = text.slice(sp.s16, sp.e16);
+    if (!needle) return 0;
+    var self = this, add = [];
+    for (var i = text.indexOf(needle); i !== -1; i = text.indexOf(needle, i + 1)) {
+      if (i === sp.s16) continue;
+      var g = { id: nextId++, start: this.map.toCp(i), end: this.map.toCp(i + needle.length),
+                s16: i, e16: i + needle.length, label: sp.label, source: 'dictionary', score: 1,
+                version: 'page' };
+      if (!this.isAligned(g) || this.entityClash(g, null) || this.rejected.has(sugKey(g))) continue;
+      if (this.sugs.concat(add).some(function (k) { return k.s16 < g.e16 && g.s16 < k.e16 && !(k.start === g.start && k.end === g.end); })) continue;
+      add.push(g);
+    }
+    if (!add.length) return 0;
+    var same = function (k) { return add.some(function (g) { return g.start === k.start && g.end === k.end; }); };
+    this.replaceSuggestions(this.sugs.filter(function (k) { return !same(k); }).concat(add));
+    return add.length;
+  };
+
+  /** The suggestions standing where sp's text stands again, with sp's label. */
+  Editor.prototype.occurrencesOf = function (sp) {
+    var needle = this.spanText(sp), self = this;
+    return this.sugs.filter(function (g) { return g.label === sp.label && self.map.sliceCp(g.start, g.end) === needle; });
+  };
+
   Editor.prototype.tagSelection = function (label, exact) {
     var lab = this.labels[label];
     var range = this.domSelection();
@@ -644,6 +805,9 @@
       hasGuidelines: false,
       sel: null,            // {label, text, stanceText, isClaim, needs}
       busy: false,
+      sugCount: 0,          // suggestions on the page
+      sugFocusText: '',     // the focused suggestion, as "ORG “메타” (dictionary, 0.9)"
+      sugPending: false,    // the server has no tokens for this document yet
 
       // non-reactive ids
       init: function () {
@@ -659,6 +823,7 @@
           changed: function () { self.onChanged(); },
           selected: function (sp) { self.onSelected(sp); },
           message: function (t) { self.message = t; },
+          suggestions: function () { self.onSuggestions(); },
         });
         window.__annotate = { editor: function () { return ed; }, component: this };
         this.bindEvents();
@@ -701,6 +866,7 @@
             self.status = a.data.status;
             ed.load(doc.text, a.data.spans, doc.tokens);
             if (doc.tokens_pending) self.waitForTokens(doc.id, 0);
+            else self.loadSuggestions();
             lastSent = JSON.stringify(ed.wire());
             self.loading = false;
             self.onChanged();
@@ -770,7 +936,7 @@
           t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable);
         if (e.key === 'Escape') {
           if (this.helpOpen || this.skipOpen) { this.helpOpen = false; this.skipOpen = false; }
-          else { ed.select(null); this.message = ''; }
+          else { ed.select(null); ed.focusSuggestion(null); this.message = ''; }
           return;
         }
         if (this.skipOpen) {
@@ -805,7 +971,77 @@
             e.preventDefault(); this.submit(); return;
           case 's':
             e.preventDefault(); this.openSkip(); return;
+          case 'j': case 'k':
+            e.preventDefault(); this.nextSuggestion(e.key === 'j' ? 1 : -1); return;
+          case 'y':
+            e.preventDefault(); this.acceptFocused(); return;
+          case 'x':
+            e.preventDefault(); this.rejectFocused(); return;
+          case 'Y':
+            e.preventDefault(); this.acceptAllOfLabel(); return;
+          case 'o':
+            e.preventDefault(); this.acceptOccurrences(); return;
         }
+      },
+
+      // --- suggestions --------------------------------------------------------------------
+
+      loadSuggestions: function () {
+        var self = this, did = this.did;
+        api('GET', this.apiBase + '/documents/' + did + '/suggestions').then(function (r) {
+          if (did !== self.did || r.status !== 200) return;
+          self.sugPending = !!r.data.pending;
+          ed.setSuggestions(r.data.items);
+        }, function () { /* suggestions are a help, never in the way */ });
+      },
+
+      onSuggestions: function () {
+        this.sugCount = ed.sugs.length;
+        var g = ed.focusedSuggestion();
+        this.sugFocusText = g ? g.label + ' “' + ed.map.sliceCp(g.start, g.end) + '” (' + g.source +
+          (g.score < 1 ? ', ' + g.score : '') + ')' : '';
+      },
+
+      nextSuggestion: function (dir) {
+        if (!ed.cycleSuggestion(dir)) this.message = 'No suggestions on this document.';
+        else this.message = '';
+      },
+
+      /** Accept the focused suggestion (label: as another label), then focus the next one. */
+      acceptFocused: function (label) {
+        var g = ed.focusedSuggestion();
+        if (!g) { this.message = 'Move to a suggestion first with j / k.'; return false; }
+        if (this.conflict) { this.message = 'Reload first: this document was saved elsewhere.'; return false; }
+        var next = ed.cycleAfter(g);
+        ed.acceptSuggestions([g], label);
+        if (next) ed.focusSuggestion(next);
+        this.message = '';
+        return true;
+      },
+
+      rejectFocused: function () {
+        var g = ed.focusedSuggestion();
+        if (!g) { this.message = 'Move to a suggestion first with j / k.'; return; }
+        ed.rejectSuggestion(g);
+        this.message = '';
+      },
+
+      acceptAllOfLabel: function () {
+        var g = ed.focusedSuggestion();
+        if (!g) { this.message = 'Move to a suggestion first with j / k: Y accepts every one with its label.'; return; }
+        var all = ed.sugs.filter(function (x) { return x.label === g.label; });
+        ed.acceptSuggestions(all);
+        this.message = all.length + ' ' + g.label + ' suggestions accepted (Ctrl-Z undoes it).';
+      },
+
+      acceptOccurrences: function () {
+        var sp = ed.selected();
+        if (!sp) { this.message = 'Select a span first: o tags its text everywhere else it stands.'; return; }
+        ed.offerOccurrences(sp);
+        var all = ed.occurrencesOf(sp);
+        if (!all.length) { this.message = '“' + ed.spanText(sp) + '” stands nowhere else (on word boundaries, free of other entities).'; return; }
+        ed.acceptSuggestions(all);
+        this.message = all.length + ' more “' + ed.spanText(sp) + '” tagged ' + sp.label + ' (Ctrl-Z undoes it).';
       },
 
       applyLabel: function (label, alt) {
@@ -813,7 +1049,12 @@
         if (this.conflict) { this.message = 'Reload first: this document was saved elsewhere.'; return; }
         var range = ed.domSelection();
         if (range) {
-          ed.tagSelection(label, this.exact || !!alt || altAtMouseUp);
+          var sp = ed.tagSelection(label, this.exact || !!alt || altAtMouseUp);
+          var n = sp ? ed.offerOccurrences(sp) : 0;
+          if (n) this.message = '“' + ed.spanText(sp) + '” stands ' + n + ' more time' + (n > 1 ? 's' : '') +
+            ' in this text: o tags them all, or j / k and y / x one by one.';
+        } else if (ed.focusedSuggestion() && !ed.selected()) {
+          this.acceptFocused(label);
         } else if (ed.selected()) {
           ed.relabel(label);
         } else {
@@ -962,6 +1203,7 @@
             if (r.status === 200 && r.data.tokens) {
               self.tokensPending = false;
               ed.setTokens(r.data.tokens, true);
+              self.loadSuggestions();
             } else {
               self.waitForTokens(did, tries + 1);
             }
@@ -1075,6 +1317,11 @@
       get selStance() { return this.sel && this.sel.isClaim ? (this.sel.needs ? 'stance: none yet' : 'stance: ' + this.sel.stanceText) : ''; },
       get selIsClaim() { return !!(this.sel && this.sel.isClaim); },
       get hasSel() { return !!this.sel; },
+      get hasSuggestions() { return this.sugCount > 0; },
+      get sugText() {
+        var n = this.sugCount;
+        return n + (n === 1 ? ' suggestion' : ' suggestions') + (this.sugFocusText ? ': ' + this.sugFocusText : '');
+      },
       get ready() { return !this.loading && !this.done && !this.fatal; },
     };
   }
