@@ -221,6 +221,25 @@ def get_suggestions(did: int):
     return suggestions_for(db.reader(), doc, g.user)
 
 
+@bp.get("/projects/<int:pid>/patterns")
+def get_patterns(pid: int):
+    from .assist import patterns_json
+
+    return patterns_json(db.get_project_or_404(pid, g.user))
+
+
+@bp.put("/projects/<int:pid>/patterns")
+def put_patterns(pid: int):
+    """The project's spaCy-style patterns, as JSON Lines (all or nothing; empty: none)."""
+    from .assist import set_patterns
+
+    s = db.session()
+    project = db.get_project_or_404(pid, g.user, lead=True)
+    out = set_patterns(s, project, request.get_data())
+    s.commit()
+    return out
+
+
 @bp.get("/documents/<int:did>/annotation/history")
 def get_history(did: int):
     s = db.session()

@@ -10,9 +10,12 @@ occurrences", entries of the dictionary.
 
 from __future__ import annotations
 
+from sqlalchemy import JSON
+
 from .annotations import annotation_state, labels_for
 from .fastsql import Statement, connection_of
 from .models import Document, User
+from .patterns import match, version_of
 from .spans import ENTITY
 from .suggest import Taken, dictionary_entries, suggest
 
@@ -24,6 +27,7 @@ _ACCEPTED = Statement(
     "JOIN documents d ON d.id = a.document_id JOIN labels l ON l.id = s.label_id "
     "WHERE d.project_id = :p AND a.status = 'submitted' AND l.kind = :kind "
     "GROUP BY surface, l.name")
+_SETTINGS = Statement("SELECT settings FROM projects WHERE id = :p", results={0: JSON()})
 
 
 def suggestions_for(reader, doc: Document, user: User) -> dict:
@@ -43,5 +47,42 @@ def suggestions_for(reader, doc: Document, user: User) -> dict:
              if sp["label"] in entity_labels]
     taken = [Taken(sp["start"], sp["end"], sp["label"], sp["label"] in entity_labels)
              for sp in mine]
-    items = suggest(doc.text, doc.tokens, dictionary_entries(rows), taken, entity_labels)
+    settings = _SETTINGS.first(conn, {"p": doc.project_id})[0] or {}
+    patterns = settings.get("patterns") or []
+    found = match(doc.text, doc.tokens, patterns) if patterns else []
+    items = suggest(doc.text, doc.tokens, dictionary_entries(rows), taken, entity_labels,
+                    pattern_matches=found, patterns_version=version_of(patterns) if patterns else "")
     return {"items": items, "pending": False}
+
+
+# --- the project's patterns ------------------------------------------------------------------
+
+def entity_labels_of(s, project_id: int) -> set[str]:
+    specs, _ids = labels_for(connection_of(s), project_id)
+    return {name for name, spec in specs.items() if spec.kind == ENTITY}
+
+
+def set_patterns(s, project, data: bytes) -> dict:
+    """Replace the project's patterns by the JSON Lines ``data`` (all or nothing; an empty file
+    removes them). Invalid names the first line that is not a pattern."""
+    from .bodies import Utf8Error
+    from .errors import Invalid
+    from .patterns import PatternError, parse_patterns
+
+    try:
+        patterns = parse_patterns(data, entity_labels_of(s, project.id))
+    except PatternError as e:
+        raise Invalid(f"Nothing was stored: line {e.line} ({e.field}): {e.reason}.",
+                      [{"line": e.line, "field": e.field, "reason": e.reason}]) from None
+    except Utf8Error as e:
+        raise Invalid(f"Nothing was stored: line {e.line} is not UTF-8 (byte {e.byte}).",
+                      [{"line": e.line, "field": "body", "reason": "not UTF-8"}]) from None
+    project.settings = {**(project.settings or {}), "patterns": patterns}  # a new dict: written
+    s.add(project)
+    return patterns_json(project)
+
+
+def patterns_json(project) -> dict:
+    patterns = (project.settings or {}).get("patterns") or []
+    return {"items": patterns, "total": len(patterns),
+            "version": version_of(patterns) if patterns else None}

@@ -351,3 +351,4 @@ if __name__ == "__main__":  # pragma: no cover  (python -m: run the package's mo
 else:
     from . import cli_export  # noqa: F401  registers `annotator export`
     from . import cli_teams  # noqa: F401  (agreement, adjudicate, honeypots, projects settings)
+    from . import cli_assist  # noqa: F401  registers `annotator patterns`

@@ -10,7 +10,8 @@ A suggestion is a span a person has not drawn: ``{"start", "end", "label", "attr
   export tokenizer (so ``메타`` in ``메타는`` is found, ``메타`` inside ``메타버스`` is not).
   A surface accepted under several labels suggests the most frequent one, its score the share.
 - ``patterns``: amounts of money with an explicit currency (``148억 달러``, ``약 20조 원``,
-  ``$14.3B``, ``수천만 달러``), for a label set that has ``MONEY``; on token boundaries too.
+  ``$14.3B``, ``수천만 달러``), for a label set that has ``MONEY``; on token boundaries too;
+  and the project's own spaCy-style patterns (patterns.py), matched by the caller.
 
 Then, longest first, a suggestion is kept only if it overlaps neither a span the person
 already has (of an entity label) nor a suggestion kept before it: entity suggestions never
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 DICTIONARY = "dictionary"
 PATTERNS = "patterns"
 PATTERNS_VERSION = "money-1"
+PATTERN_SCORE = 0.9
 
 _NUMBER = r"\d[\d,]*(?:\.\d+)?"
 _KO_UNIT = r"(?:조|억|만|천|백)"
@@ -96,7 +98,7 @@ def money_candidates(text: str, bounds: Boundaries, label: str = "MONEY") -> lis
     for m in MONEY_RE.finditer(text):
         start, end = m.span()
         if bounds.fits(start, end):
-            out.append(_suggestion(start, end, label, PATTERNS, 0.9, PATTERNS_VERSION))
+            out.append(_suggestion(start, end, label, PATTERNS, PATTERN_SCORE, PATTERNS_VERSION))
     return out
 
 
@@ -134,12 +136,17 @@ def _overlaps(intervals: list[tuple[int, int]], start: int, end: int) -> bool:
 
 def suggest(text: str, tokens: list, entries: dict[str, tuple[str, float]], taken: list[Taken],
             labels: set[str], *, money_label: str | None = "MONEY", dictionary_version: str = "",
-            rejected: set | None = None) -> list[dict]:
+            rejected: set | None = None, pattern_matches: list[tuple[int, int, str]] = (),
+            patterns_version: str = "") -> list[dict]:
     """Every suggestion for one person on one document (see the module's docstring).
-    ``labels``: the entity labels of the project; other labels are never suggested."""
+    ``labels``: the entity labels of the project; other labels are never suggested.
+    ``pattern_matches``: (start, end, label) found by the project's own patterns
+    (patterns.py)."""
     bounds = Boundaries(tokens)
     cands = [c for c in dictionary_candidates(text, bounds, entries, dictionary_version)
              if c["label"] in labels]
     if money_label and money_label in labels:
         cands += money_candidates(text, bounds, money_label)
+    cands += [_suggestion(a, b, label, PATTERNS, PATTERN_SCORE, patterns_version)
+              for a, b, label in pattern_matches if label in labels]
     return choose(cands, taken, rejected)
