@@ -301,20 +301,24 @@ def projects_members(app: AppContext, project, add, remove):
 @click.option("--format", "fmt", type=click.Choice(["auto", "ours", "prodigy", "doccano", "conll"]),
               default="auto", show_default=True,
               help="auto: by file suffix and content (doccano and Prodigy JSONL are recognised).")
+@click.option("--prodigy-answers", "answers", default="accept", show_default=True,
+              help="Prodigy answers whose records keep their spans (comma-separated: accept, "
+                   "reject, ignore); other records are imported without spans.")
 @click.pass_obj
-def import_cmd(app: AppContext, project, files, fmt):
+def import_cmd(app: AppContext, project, files, fmt, answers):
     """Import documents into PROJECT (id or name) from .txt, .jsonl, .csv or .conll files, with
     their spans if they carry any (all or nothing)."""
     from .export_records import export_labels
-    from .importing import import_records, read_files
+    from .importing import import_records, prodigy_answers, read_files
     from .projects import find_project
 
+    keep = prodigy_answers(answers)
     with app.session() as s:
         p = find_project(s, project)
         with click.progressbar(files, label="Reading", file=sys.stderr,
                                hidden=len(files) < 20) as bar:
             items, notes = read_files([(Path(path).name, Path(path).read_bytes()) for path in bar],
-                                      fmt, export_labels(s, p))
+                                      fmt, export_labels(s, p), keep)
         result = import_records(s, p, items, app.config()["MAX_DOCUMENT_CHARS"])
     for note in notes:
         click.echo(note)
