@@ -172,6 +172,24 @@ def users_add(app: AppContext, name, role, password):
     click.echo(f"Added {role} {name}.")
 
 
+@users.command("password")
+@click.argument("name")
+@click.option("--password", default=None, help="Prompted for when omitted.")
+@click.pass_obj
+def users_password(app: AppContext, name, password):
+    """Set NAME's password; every log-in session of NAME ends (API tokens stay)."""
+    from .users import get_user, set_password
+
+    with app.session() as s:
+        user = get_user(s, name)
+        if not user.is_person:
+            raise AnnotatorError(f"{name!r} is a built-in pseudo-user and cannot log in.")
+        if password is None:
+            password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+        set_password(s, user, password)
+    click.echo(f"Set the password of {name}; every session of {name} was logged out.")
+
+
 @users.command("list")
 @click.pass_obj
 def users_list(app: AppContext):
