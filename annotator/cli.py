@@ -172,21 +172,28 @@ def users_add(app: AppContext, name, role, password):
     click.echo(f"Added {role} {name}.")
 
 
+def _person(s, name: str, what: str):
+    """The user NAME, refused when it is a built-in pseudo-user (which ``what``)."""
+    from .users import get_user
+
+    user = get_user(s, name)
+    if not user.is_person:
+        raise AnnotatorError(f"{name!r} is a built-in pseudo-user and {what}.")
+    return user
+
+
 @users.command("password")
 @click.argument("name")
 @click.option("--password", default=None, help="Prompted for when omitted.")
 @click.pass_obj
 def users_password(app: AppContext, name, password):
     """Set NAME's password; every log-in session of NAME ends (API tokens stay)."""
-    from .users import get_user, set_password
+    from .users import set_password
 
+    if password is None:  # before the session: no write lock held while someone types
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
     with app.session() as s:
-        user = get_user(s, name)
-        if not user.is_person:
-            raise AnnotatorError(f"{name!r} is a built-in pseudo-user and cannot log in.")
-        if password is None:
-            password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-        set_password(s, user, password)
+        set_password(s, _person(s, name, "cannot log in"), password)
     click.echo(f"Set the password of {name}; every session of {name} was logged out.")
 
 
@@ -210,12 +217,10 @@ def users_list(app: AppContext):
 @click.pass_obj
 def users_token(app: AppContext, name, revoke):
     """Print a new API token for NAME (shown once; the last line is the token)."""
-    from .users import create_token, get_user, revoke_tokens
+    from .users import create_token, revoke_tokens
 
     with app.session() as s:
-        user = get_user(s, name)
-        if not user.is_person:
-            raise AnnotatorError(f"{name!r} is a built-in pseudo-user and cannot have tokens.")
+        user = _person(s, name, "cannot have tokens")
         if revoke:
             click.echo(f"Revoked {revoke_tokens(s, user)} token(s) of {name}.")
             return

@@ -206,12 +206,12 @@ def test_demo_users_are_members_of_the_demo(h):
     assert sorted(rows) == ["alice", "bob", "lead"]
 
 
-def test_upgrading_makes_existing_people_members_of_existing_projects(tmp_path):
-    """Revision 0003 keeps what everyone could see before membership existed."""
+def upgraded(tmp_path, revision: str, fill) -> str:
+    """A database migrated to ``revision``, ``fill(conn)`` run on it, then migrated to the
+    head (on PostgreSQL when the tests run there); returns its URL."""
     from alembic import command
     from alembic.config import Config
     from conftest import PG_URL, reset_postgres
-    from sqlalchemy import text
 
     from annotator.db import MIGRATIONS, make_engine, migrate
 
@@ -223,7 +223,20 @@ def test_upgrading_makes_existing_people_members_of_existing_projects(tmp_path):
     engine = make_engine(url, immediate=True)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0002")
+        command.upgrade(cfg, revision)
+        fill(conn)
+    engine.dispose()
+    migrate(url)
+    return url
+
+
+def test_upgrading_makes_existing_people_members_of_existing_projects(tmp_path):
+    """Revision 0003 keeps what everyone could see before membership existed."""
+    from sqlalchemy import text
+
+    from annotator.db import make_engine
+
+    def fill(conn):
         conn.execute(
             text(
                 "INSERT INTO projects (name, language, guidelines, k, blind, reservation_minutes, "
@@ -242,8 +255,8 @@ def test_upgrading_makes_existing_people_members_of_existing_projects(tmp_path):
                     f"VALUES ('{name}', '{role}', true, '2026-01-01')"
                 )
             )
-    engine.dispose()
-    migrate(url)
+
+    url = upgraded(tmp_path, "0002", fill)
     engine = make_engine(url)
     with engine.connect() as conn:
         rows = (
@@ -554,26 +567,13 @@ def test_the_session_check_rides_on_the_caller_look_up(h, client):
 
 def test_upgrading_keeps_users_and_their_sessions(tmp_path):
     """Revision 0005 adds users.session_epoch (0 for everyone) on SQLite and PostgreSQL."""
-    from alembic import command
-    from alembic.config import Config
-    from conftest import PG_URL, reset_postgres
     from sqlalchemy import text
 
-    from annotator.db import MIGRATIONS, make_engine, migrate
+    from annotator.db import make_engine
 
-    url = PG_URL or f"sqlite:///{tmp_path / 'old.db'}"
-    if PG_URL:
-        reset_postgres(PG_URL)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    engine = make_engine(url, immediate=True)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0004")
-        conn.execute(text("INSERT INTO users (username, role, active, created_at) "
-                          "VALUES ('ann', 'annotator', true, '2026-01-01')"))
-    engine.dispose()
-    migrate(url)
+    url = upgraded(tmp_path, "0004", lambda conn: conn.execute(text(
+        "INSERT INTO users (username, role, active, created_at) "
+        "VALUES ('ann', 'annotator', true, '2026-01-01')")))
     engine = make_engine(url)
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT username, session_epoch FROM users "
