@@ -20,7 +20,10 @@ dispatches; ``detect_format(name, data)`` guesses ``fmt`` from the file name.
 Checks: JSON lines are objects, required fields present and typed,
 ``0 <= start < end <= len(text)``, labels in the label set (when given),
 attribute values allowed and required attributes present (when the label set
-declares them), entity-kind spans of one record do not overlap.  Attributes
+declares them), entity-kind spans of one record do not overlap, a Prodigy
+``answer`` is one of PRODIGY_ANSWERS (which answers keep their spans is the
+importer's choice: annotator/importing.py). Every other span rule (whitespace,
+grapheme clusters) is annotator/spans.py's, applied by the importer.  Attributes
 may be given as ``attributes: {...}`` or as top-level span keys (the fixture's
 ``"stance"``), or folded into the label as spaCy exports them
 (``CLAIM_favor``); all are normalised to ``attributes``.
