@@ -10,7 +10,7 @@ from .annotations import annotation_state, find_annotation, history, next_docume
 from .bodies import check_object, read_json_body, require_body
 from .errors import BadRequest, Forbidden, NotFound, error_body
 from .export_records import export_labels
-from .importing import import_records, parse_upload
+from .importing import import_records, parse_upload, prodigy_answers
 from .models import Annotation, Document, Project, User
 from .projects import project_from_body, project_json, project_labels
 from .routing import check_can_read
@@ -105,7 +105,8 @@ def post_documents(pid: int):
     p = db.get_project_or_404(pid, g.user, lead=True)
     data = require_body(request.get_data(cache=True))
     fmt = request.args.get("format", "auto")
-    items, notes = parse_upload(data, "the request body", ".jsonl", fmt, export_labels(s, p))
+    keep = prodigy_answers(request.args.get("prodigy_answers"))
+    items, notes = parse_upload(data, "the request body", ".jsonl", fmt, export_labels(s, p), keep)
     result = import_records(s, p, items, current_app.config["MAX_DOCUMENT_CHARS"])
     s.commit()
     kick_for_app(current_app)  # their tokens, in the background (tokenize_job.py)

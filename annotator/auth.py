@@ -13,7 +13,7 @@ from flask import Flask, g, redirect, request, session, url_for
 from . import db
 from .errors import Forbidden, Unauthorized
 from .models import User
-from .users import active_user, user_for_token
+from .users import end_sessions, session_user, user_for_token
 
 PUBLIC_ENDPOINTS = {"ui.login", "static", "api.health", "ui.health"}
 CSRF_HEADER = "X-CSRF-Token"
@@ -38,11 +38,18 @@ def _check_csrf() -> None:
 def login_user(user: User) -> None:
     session.clear()
     session["uid"] = user.id
+    session["epoch"] = user.session_epoch  # see _load_user
     session["csrf"] = secrets.token_urlsafe(32)
     session.permanent = True
 
 
 def logout_user() -> None:
+    """Forget the cookie here, and end the session on the server: a copy of the cookie (and
+    every other session of the same user) stops working."""
+    if g.get("user") is not None and g.auth == "cookie":
+        s = db.session()
+        end_sessions(s, g.user.id)
+        s.commit()
     session.clear()
 
 
@@ -60,7 +67,9 @@ def init_app(app: Flask) -> None:
                 raise Unauthorized("The API token is invalid or revoked.")
             g.user, g.auth = user, "token"
         elif "uid" in session:
-            user = active_user(db.reader(), session["uid"])
+            # One look-up: the user must be active and the cookie's epoch current (a cookie
+            # from before the epochs counts as 0); logging out or a new password moves it on.
+            user = session_user(db.reader(), session["uid"], session.get("epoch", 0))
             if user is not None:
                 g.user, g.auth = user, "cookie"
             else:

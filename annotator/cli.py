@@ -172,6 +172,31 @@ def users_add(app: AppContext, name, role, password):
     click.echo(f"Added {role} {name}.")
 
 
+def _person(s, name: str, what: str):
+    """The user NAME, refused when it is a built-in pseudo-user (which ``what``)."""
+    from .users import get_user
+
+    user = get_user(s, name)
+    if not user.is_person:
+        raise AnnotatorError(f"{name!r} is a built-in pseudo-user and {what}.")
+    return user
+
+
+@users.command("password")
+@click.argument("name")
+@click.option("--password", default=None, help="Prompted for when omitted.")
+@click.pass_obj
+def users_password(app: AppContext, name, password):
+    """Set NAME's password; every log-in session of NAME ends (API tokens stay)."""
+    from .users import set_password
+
+    if password is None:  # before the session: no write lock held while someone types
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    with app.session() as s:
+        set_password(s, _person(s, name, "cannot log in"), password)
+    click.echo(f"Set the password of {name}; every session of {name} was logged out.")
+
+
 @users.command("list")
 @click.pass_obj
 def users_list(app: AppContext):
@@ -192,12 +217,10 @@ def users_list(app: AppContext):
 @click.pass_obj
 def users_token(app: AppContext, name, revoke):
     """Print a new API token for NAME (shown once; the last line is the token)."""
-    from .users import create_token, get_user, revoke_tokens
+    from .users import create_token, revoke_tokens
 
     with app.session() as s:
-        user = get_user(s, name)
-        if not user.is_person:
-            raise AnnotatorError(f"{name!r} is a built-in pseudo-user and cannot have tokens.")
+        user = _person(s, name, "cannot have tokens")
         if revoke:
             click.echo(f"Revoked {revoke_tokens(s, user)} token(s) of {name}.")
             return
@@ -301,20 +324,24 @@ def projects_members(app: AppContext, project, add, remove):
 @click.option("--format", "fmt", type=click.Choice(["auto", "ours", "prodigy", "doccano", "conll"]),
               default="auto", show_default=True,
               help="auto: by file suffix and content (doccano and Prodigy JSONL are recognised).")
+@click.option("--prodigy-answers", "answers", default="accept", show_default=True,
+              help="Prodigy answers whose records keep their spans (comma-separated: accept, "
+                   "reject, ignore); other records are imported without spans.")
 @click.pass_obj
-def import_cmd(app: AppContext, project, files, fmt):
+def import_cmd(app: AppContext, project, files, fmt, answers):
     """Import documents into PROJECT (id or name) from .txt, .jsonl, .csv or .conll files, with
     their spans if they carry any (all or nothing)."""
     from .export_records import export_labels
-    from .importing import import_records, read_files
+    from .importing import import_records, prodigy_answers, read_files
     from .projects import find_project
 
+    keep = prodigy_answers(answers)
     with app.session() as s:
         p = find_project(s, project)
         with click.progressbar(files, label="Reading", file=sys.stderr,
                                hidden=len(files) < 20) as bar:
             items, notes = read_files([(Path(path).name, Path(path).read_bytes()) for path in bar],
-                                      fmt, export_labels(s, p))
+                                      fmt, export_labels(s, p), keep)
         result = import_records(s, p, items, app.config()["MAX_DOCUMENT_CHARS"])
     for note in notes:
         click.echo(note)

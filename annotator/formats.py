@@ -20,7 +20,10 @@ dispatches; ``detect_format(name, data)`` guesses ``fmt`` from the file name.
 Checks: JSON lines are objects, required fields present and typed,
 ``0 <= start < end <= len(text)``, labels in the label set (when given),
 attribute values allowed and required attributes present (when the label set
-declares them), entity-kind spans of one record do not overlap.  Attributes
+declares them), entity-kind spans of one record do not overlap, a Prodigy
+``answer`` is one of PRODIGY_ANSWERS (which answers keep their spans is the
+importer's choice: annotator/importing.py). Every other span rule (whitespace,
+grapheme clusters) is annotator/spans.py's, applied by the importer.  Attributes
 may be given as ``attributes: {...}`` or as top-level span keys (the fixture's
 ``"stance"``), or folded into the label as spaCy exports them
 (``CLAIM_favor``); all are normalised to ``attributes``.
@@ -34,8 +37,11 @@ import re
 from pathlib import PurePath
 from typing import Any, Iterable, Sequence
 
-__all__ = ["FormatError", "FORMATS", "parse", "detect_format", "parse_jsonl", "parse_doccano",
+__all__ = ["FormatError", "FORMATS", "PRODIGY_ANSWERS", "parse", "detect_format", "parse_jsonl", "parse_doccano",
            "parse_conll", "parse_txt", "parse_csv"]
+
+
+PRODIGY_ANSWERS = ("accept", "reject", "ignore")  # every answer Prodigy gives
 
 
 class FormatError(ValueError):
@@ -236,7 +242,8 @@ def parse_jsonl(data: str | bytes, labels: Sequence[Any] | None = None) -> list[
     """Our JSONL and Prodigy/spaCy JSONL: ``{"text", "id"?, "meta"?,
     "spans"?: [{start, end, label, attributes?|stance?}]}``.  Prodigy's
     ``tokens`` and span token indices are ignored (tokens are recomputed);
-    its ``answer`` is kept in ``meta``."""
+    its ``answer`` (accept, reject or ignore; anything else is refused) is kept in ``meta``
+    and, when given, as the record's ``answer``."""
     text_all = _decode(data)
     labs, errors, out = _Labels(labels), [], []
     for n, obj in _json_lines(text_all, errors):
@@ -249,8 +256,12 @@ def parse_jsonl(data: str | bytes, labels: Sequence[Any] | None = None) -> list[
             errors.append({"line": n, "field": "meta", "reason": "meta must be an object"})
             meta = {}
         meta = dict(meta)
+        answer = obj.get("answer")
+        if answer is not None and answer not in PRODIGY_ANSWERS:
+            errors.append({"line": n, "field": "answer", "reason": f"answer {answer!r} is not one "
+                           f"of {', '.join(PRODIGY_ANSWERS)}"})
         if "answer" in obj:
-            meta.setdefault("answer", obj["answer"])
+            meta.setdefault("answer", answer)
         raw_spans = obj.get("spans", [])
         if raw_spans is None:
             raw_spans = []
@@ -262,7 +273,10 @@ def parse_jsonl(data: str | bytes, labels: Sequence[Any] | None = None) -> list[
         spans = [s for i, raw in enumerate(raw_spans)
                  if (s := _check_span(raw, text, labs, n, f"spans[{i}]", errors)) is not None]
         _check_overlaps(spans, labs, n, errors)
-        out.append({"text": text, "id": doc_id, "meta": meta, "spans": spans})
+        rec = {"text": text, "id": doc_id, "meta": meta, "spans": spans}
+        if answer is not None:
+            rec["answer"] = answer
+        out.append(rec)
     _fail("JSONL", errors)
     return out
 

@@ -31,6 +31,7 @@ from .bodies import (
 )
 from .errors import BadRequest, Invalid, PayloadTooLarge
 from .fastsql import Statement
+from .formats import PRODIGY_ANSWERS
 from .models import Label, Project, utcnow
 from .projects import label_specs, project_labels
 from .spans import SpanErrors, validate_spans
@@ -47,6 +48,7 @@ SUFFIXES = (".txt", *JSON_SUFFIXES, ".csv", *CONLL_SUFFIXES)
 FOREIGN = ("prodigy", "doccano", "conll")
 FORMATS = ("auto", "ours", *FOREIGN)
 PRODIGY_KEYS = ("_input_hash", "_task_hash", "answer", "tokens", "_view_id")
+DEFAULT_PRODIGY_ANSWERS = frozenset({"accept"})
 
 
 def content_hash(text: str) -> str:
@@ -294,9 +296,37 @@ def _jsonl_fast(data: bytes | bytearray, start: int = 0) -> list[tuple[int, obje
     return out or None
 
 
-def _parse_foreign(text: str, name: str, fmt: str, labels: list[dict] | None
-                   ) -> list[tuple[int, object]]:
-    """Another tool's file through annotator.formats, each record numbered by its line."""
+def prodigy_answers(value: str | None) -> frozenset[str]:
+    """The answers whose Prodigy records keep their spans, from ``accept,reject``-style text
+    (``--prodigy-answers``, ``?prodigy_answers=``); None: accept only."""
+    if value is None:
+        return DEFAULT_PRODIGY_ANSWERS
+    answers = [a.strip() for a in value.split(",")]
+    bad = [a for a in answers if a not in PRODIGY_ANSWERS]
+    if bad:
+        raise Invalid(f"Unknown Prodigy answer {bad[0]!r} in prodigy_answers: "
+                      f"list one or more of {', '.join(PRODIGY_ANSWERS)}, separated by commas.",
+                      [{"field": "prodigy_answers", "reason": "unknown answer"}])
+    return frozenset(answers)
+
+
+def _answers_note(dropped: dict[str, int], keep: frozenset[str]) -> str:
+    n = sum(dropped.values())
+    which = " or ".join(a for a in PRODIGY_ANSWERS if a in dropped)
+    counts = ", ".join(f"{a}: {dropped[a]}" for a in PRODIGY_ANSWERS if a in dropped)
+    kept = ", ".join(a for a in PRODIGY_ANSWERS if a in keep)
+    return (f"{n} Prodigy record{'s' if n > 1 else ''} answered {which} "
+            f"{'were' if n > 1 else 'was'} imported without {'their' if n > 1 else 'its'} spans "
+            f"({counts}); spans are kept for records answered {kept} (--prodigy-answers).")
+
+
+def _parse_foreign(text: str, name: str, fmt: str, labels: list[dict] | None,
+                   keep: frozenset[str] = DEFAULT_PRODIGY_ANSWERS
+                   ) -> tuple[list[tuple[int, object]], list[str]]:
+    """Another tool's file through annotator.formats, each record numbered by its line.
+
+    A Prodigy record whose ``answer`` is not in ``keep`` is imported as a document without its
+    spans (a rejected or ignored example is not training data), and a note counts them."""
     from . import formats
 
     try:
@@ -308,22 +338,30 @@ def _parse_foreign(text: str, name: str, fmt: str, labels: list[dict] | None
         lines = [r["meta"].get("first_line", i) for i, r in enumerate(records, 1)]
     else:  # one record per non-blank line
         lines = [n for n, ln in enumerate(text.split("\n"), 1) if ln.strip()]
-    out = []
+    out, dropped = [], {}
     for line, r in zip(lines, records):
         meta = {k: v for k, v in r["meta"].items() if not (fmt == "conll" and k == "first_line")}
-        rec = {"text": r["text"], "meta": meta, "spans": r["spans"]}
+        rec = {"text": r["text"], "meta": meta}
+        answer = r.get("answer")
+        if answer is None or answer in keep:
+            rec["spans"] = r["spans"]
+        else:
+            dropped[answer] = dropped.get(answer, 0) + 1
         if r.get("id") is not None:
             rec["id"] = r["id"]
         out.append((line, rec))
-    return out
+    return out, [_answers_note(dropped, keep)] if dropped else []
 
 
 def parse_upload(data: bytes, name: str, suffix: str | None = None, fmt: str = "auto",
-                 labels: list[dict] | None = None) -> tuple[list[tuple[int, object]], list[str]]:
+                 labels: list[dict] | None = None,
+                 keep: frozenset[str] = DEFAULT_PRODIGY_ANSWERS,
+                 ) -> tuple[list[tuple[int, object]], list[str]]:
     """One file (or request body): ``(numbered records, notes)``. ``fmt`` ``auto`` decides by
     suffix and content (see detect_format): .txt is one document (id: the file's stem),
     .jsonl/.json/.ndjson ours, Prodigy's or doccano's, .csv, .conll/.bio/.iob BIO.
-    ``labels`` (name, kind, attributes) let other tools' folded labels (CLAIM_favor) unfold."""
+    ``labels`` (name, kind, attributes) let other tools' folded labels (CLAIM_favor) unfold;
+    ``keep``: the Prodigy answers whose records keep their spans (see prodigy_answers)."""
     if fmt not in FORMATS:
         raise Invalid(f"Unknown import format {fmt!r}: use one of {', '.join(FORMATS)}.",
                       [{"field": "format", "reason": "unknown format"}])
@@ -340,7 +378,8 @@ def parse_upload(data: bytes, name: str, suffix: str | None = None, fmt: str = "
     if fmt == "auto":
         fmt = detect_format(suffix, text)
     if fmt in FOREIGN:
-        return _parse_foreign(text, name, fmt, labels), notes
+        records, more = _parse_foreign(text, name, fmt, labels, keep)
+        return records, notes + more
     if suffix == ".txt":
         return [(1, {"id": PurePath(name).stem, "text": text})], notes
     if suffix == ".csv":
@@ -348,12 +387,13 @@ def parse_upload(data: bytes, name: str, suffix: str | None = None, fmt: str = "
     return parse_json_or_jsonl(text, name), notes
 
 
-def read_files(files: list[tuple[str, bytes]], fmt: str = "auto", labels: list[dict] | None = None
+def read_files(files: list[tuple[str, bytes]], fmt: str = "auto", labels: list[dict] | None = None,
+               keep: frozenset[str] = DEFAULT_PRODIGY_ANSWERS,
                ) -> tuple[list[tuple[object, object]], list[str]]:
     """Several files as one upload; with more than one, records are numbered 'name:line'."""
     items, notes = [], []
     for name, data in files:
-        records, file_notes = parse_upload(data, name, fmt=fmt, labels=labels)
+        records, file_notes = parse_upload(data, name, fmt=fmt, labels=labels, keep=keep)
         notes += file_notes
         if len(files) > 1:
             records = [(Item(w.n, f"{name}:{w.line}") if isinstance(w, Item) else f"{name}:{w}",

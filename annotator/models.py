@@ -38,6 +38,10 @@ class User(SQLModel, table=True):
     role: str = Field(max_length=16)
     active: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    # Log-in sessions are signed cookies carrying the epoch they began in; logging out and a
+    # new password move it on, which ends every session begun before (auth.py).
+    session_epoch: int = Field(default=0, sa_column=Column(Integer, nullable=False,
+                                                           server_default="0"))
 
     @property
     def is_lead(self) -> bool:

@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 
+from sqlalchemy import update
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -59,10 +60,21 @@ def create_user(s: Session, username: str, role: str, password: str) -> User:
 
 
 def set_password(s: Session, user: User, password: str) -> None:
+    """A new password; every log-in session of the user ends (API tokens stay: revoke them
+    with ``annotator users token NAME --revoke``)."""
     if len(password) < MIN_PASSWORD:
-        raise Invalid(f"The password must have at least {MIN_PASSWORD} characters.")
+        raise Invalid(f"The password must have at least {MIN_PASSWORD} characters.",
+                      [{"field": "password"}])
     user.password_hash = hash_password(password)
     s.add(user)
+    end_sessions(s, user.id)
+
+
+def end_sessions(s: Session, user_id: int) -> None:
+    """Every session cookie of the user stops working (auth.py compares epochs); one UPDATE,
+    so two workers ending sessions at once both count."""
+    s.execute(update(User).where(User.id == user_id)
+              .values(session_epoch=User.session_epoch + 1))
 
 
 def authenticate(s: Session, username: str, password: str) -> User | None:
@@ -106,8 +118,8 @@ def revoke_tokens(s: Session, user: User) -> int:
 _BY_TOKEN = Statement("SELECT u.id, u.username, u.role, u.active FROM api_tokens t "
                       "JOIN users u ON u.id = t.user_id WHERE t.token_hash = :h AND t.revoked_at IS NULL "
                       "AND u.active = :yes AND u.role != 'system'")
-_BY_ID = Statement("SELECT id, username, role, active FROM users "
-                   "WHERE id = :id AND active = :yes AND role != 'system'")
+_BY_SESSION = Statement("SELECT id, username, role, active FROM users WHERE id = :id "
+                        "AND session_epoch = :epoch AND active = :yes AND role != 'system'")
 
 
 def _caller(row) -> User | None:
@@ -122,8 +134,11 @@ def user_for_token(s, token: str) -> User | None:
     return _caller(_BY_TOKEN.first(connection_of(s), {"h": _token_hash(token), "yes": True}))
 
 
-def active_user(s, user_id: int) -> User | None:
-    return _caller(_BY_ID.first(connection_of(s), {"id": user_id, "yes": True}))
+def session_user(s, user_id: int, epoch: int) -> User | None:
+    """The caller of a session cookie: None once the user is inactive, or the session ended
+    (logged out, or a new password) since the cookie's epoch."""
+    return _caller(_BY_SESSION.first(connection_of(s), {"id": user_id, "epoch": epoch,
+                                                        "yes": True}))
 
 
 def gold_user(s: Session) -> User:

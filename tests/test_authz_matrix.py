@@ -210,6 +210,8 @@ class World:
         resp = client.open(self.path(rule), method=method, headers=headers, **kw)
         resp.get_data()  # run streamed bodies (export) to the end
         resp.close()
+        if rule == "/logout" and role != "anon" and resp.status_code == 302:
+            self.cookies[role] = self._log_in(role)  # it ended every session of the role's user
         return resp
 
 

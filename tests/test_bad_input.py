@@ -264,6 +264,108 @@ def test_a_document_of_another_project_is_checked_against_its_own_labels(world):
     assert world.snapshot() == before
 
 
+# --- 1b. a boundary inside a user-perceived character, through every path --------------
+
+# One document holding each kind of cluster; each row: (start, end) of a span that cuts one,
+# the field named, and the words the reason must use.
+CLUSTER_TEXT = ("Cafe\u0301 \U0001F469\u200d\U0001F4BB \U0001F44D\U0001F3FD \U0001F1F0\U0001F1F7 "
+                "1\ufe0f\u20e3 \u1112\u1161\u11ab\u1100\u116e\u11a8 끝")
+CUTS = {
+    "combining mark": (0, 4, "end", "a letter and its combining mark, U+0065 U+0301"),
+    "ZWJ sequence": (6, 7, "end", "joined by zero-width joiners"),
+    "inside a ZWJ sequence, start": (7, 9, "start", "joined by zero-width joiners"),
+    "skin-tone modifier": (10, 11, "end", "skin-tone modifier"),
+    "flag": (13, 14, "end", "regional indicator"),
+    "keycap": (16, 17, "end", "keycap"),
+    "Hangul jamo": (20, 22, "end", "Hangul syllable spelled in jamo"),
+    "Hangul jamo, start": (21, 26, "start", "Hangul syllable spelled in jamo"),
+}
+assert CLUSTER_TEXT[0:5] == "Cafe\u0301" and CLUSTER_TEXT[20:26] == "\u1112\u1161\u11ab\u1100\u116e\u11a8"
+
+
+@pytest.fixture(scope="module")
+def clusters(world):
+    """A project with the cluster document (lena and alice are members)."""
+    p = world.h.project("Clusters", language="ko")
+    (doc,) = world.h.docs(p, [{"id": "c0", "text": CLUSTER_TEXT}])
+    return p, doc
+
+
+def cut_import(fmt: str, start: int, end: int) -> tuple[str, bytes]:
+    """A file of ``fmt`` whose second record has the span (start, end) over CLUSTER_TEXT."""
+    first = {"id": "fine", "text": "괜찮은 문서"}
+    if fmt == "doccano":
+        second = {"id": "cut", "text": CLUSTER_TEXT, "label": [[start, end, "ORG"]]}
+    else:
+        second = {"id": "cut", "text": CLUSTER_TEXT, "spans": [sp(start, end)]}
+    if fmt == "prodigy":
+        first, second = ({**r, "_input_hash": i, "answer": "accept"} for i, r in enumerate(
+            (first, second)))
+    return "cut.jsonl", jsonl(first, second)
+
+
+@pytest.mark.parametrize("path", ["annotation", "gold", "honeypot", "import"])
+@pytest.mark.parametrize("cut", CUTS, ids=list(CUTS))
+def test_a_span_boundary_inside_a_character_is_refused(world, clusters, path, cut):
+    p, doc = clusters
+    start, end, fld, kind = CUTS[cut]
+    before = world.snapshot()
+    if path == "import":
+        status, body, _ = world.call("post", f"{URL}/projects/{p.id}/documents", who="lena",
+                                     raw=jsonl({"id": "new", "text": CLUSTER_TEXT,
+                                                "spans": [sp(start, end)]}))
+        expect = {"line": 1, "span": 0, "field": f"spans[0].{fld}"}
+    else:
+        method, route, who = SPAN_ENDPOINTS[path]
+        status, body, _ = world.call(method, route.format(URL=URL, doc=doc.id),
+                                     {"spans": [sp(start, end)], "version": 0}, who=who)
+        expect = {"span": 0, "field": fld}
+    assert status == 422, body
+    assert_refused(body, 422, expect, kind)
+    assert f"{fld} {start if fld == 'start' else end} falls inside the character" in body["error"]
+    assert world.snapshot() == before
+
+
+@pytest.mark.parametrize("fmt", ["ours", "prodigy", "doccano"])
+@pytest.mark.parametrize("cut", ["combining mark", "ZWJ sequence", "skin-tone modifier", "flag",
+                                 "Hangul jamo"])
+def test_a_span_boundary_inside_a_character_is_refused_by_each_import_format(
+        world, clusters, tmp_path, fmt, cut):
+    start, end, fld, kind = CUTS[cut]
+    name, data = cut_import(fmt, start, end)
+    (tmp_path / name).write_bytes(data)
+    before = world.snapshot()
+    line = one_line_error(world.cli("import", "Clusters", str(tmp_path / name), "--format", fmt))
+    assert "line 2" in line and kind in line, line
+    assert world.snapshot() == before
+    status, body, _ = world.call("post", f"{URL}/projects/{clusters[0].id}/documents?format={fmt}",
+                                 raw=data, who="lena")
+    assert status == 422 and kind in body["error"] and body["details"][0]["line"] == 2, body
+    assert world.snapshot() == before
+
+
+def test_a_conll_token_that_starts_with_a_combining_mark_is_refused(world, tmp_path):
+    (tmp_path / "x.conll").write_bytes("a O\n\u0301b B-ORG\n".encode())
+    before = world.snapshot()
+    line = one_line_error(world.cli("import", "Clusters", str(tmp_path / "x.conll")))
+    assert "start 2 falls inside the character" in line, line
+    assert world.snapshot() == before
+
+
+def test_spans_around_whole_characters_are_accepted(world, clusters):
+    """The control of the rows above: the same characters, whole, are fine everywhere."""
+    p, doc = clusters
+    whole = [sp(0, 5), sp(6, 9, "PERSON"), sp(10, 12), sp(13, 15), sp(16, 19), sp(20, 26)]
+    for path in ("annotation", "gold"):
+        method, route, who = SPAN_ENDPOINTS[path]
+        status, body, _ = world.call(method, route.format(URL=URL, doc=doc.id),
+                                     {"spans": whole, "version": 0}, who=who)
+        assert status == 200, body
+    status, body, _ = world.call("post", f"{URL}/projects/{p.id}/documents", who="lena",
+                                 raw=jsonl({"id": "whole", "text": CLUSTER_TEXT, "spans": whole}))
+    assert status == 201 and body["with_spans"] == 1, body
+
+
 # --- 2. request bodies: wrong JSON, wrong types, missing and unknown fields ---------------
 
 @dataclass

@@ -143,3 +143,84 @@ def test_api_names_an_unknown_format(setup, h):
     code, body = api.post(f"/api/v1/projects/{p.id}/documents?format=bogus", raw=lines({"text": "a"}))
     assert code == 422 and body["details"][0]["field"] == "format" and "auto" in body["error"]
     assert h.counts() == before
+
+
+# --- Prodigy answers: reject and ignore are not training data -----------------------------
+
+def prodigy_records():
+    """Four Prodigy records over the same text (ids tell them apart), each with one span."""
+    a, b, _, _ = span(SNIP, "메타", "ORG")
+    return (a, b), [{"id": ans, "text": SNIP, "_input_hash": i, "_task_hash": i, "answer": ans,
+                     "spans": [{"start": a, "end": b, "label": "ORG"}]}
+                    for i, ans in enumerate(["accept", "reject", "ignore", "accept"])]
+
+
+def test_rejected_and_ignored_prodigy_spans_are_not_imported_nor_exported(setup, tmp_path):
+    _lead, p, _api, imported, cli = setup
+    (a, b), recs = prodigy_records()
+    recs[3]["id"] = "accept-2"
+    (tmp_path / "p.jsonl").write_bytes(lines(*recs))
+    res = cli("import", "News", str(tmp_path / "p.jsonl"))
+    assert res.exit_code == 0, res.output
+    assert ("2 Prodigy records answered reject or ignore were imported without their spans "
+            "(reject: 1, ignore: 1)") in res.output
+    assert "Imported 4 documents" in res.output and "2 with annotations" in res.output
+    docs = {ext: (meta, spans) for ext, _text, meta, spans in imported()}
+    assert docs["accept"] == ({"answer": "accept"}, [(a, b, "ORG", {})])
+    assert docs["accept-2"][1] == [(a, b, "ORG", {})]
+    assert docs["reject"] == ({"answer": "reject"}, [])  # the text is still a document
+    assert docs["ignore"] == ({"answer": "ignore"}, [])
+    res = cli("export", "News", "--format", "jsonl", "--source", "import", "--no-tokens",
+              "--out", str(tmp_path / "x"))
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(ln) for ln in (tmp_path / "x" / "annotations.jsonl").read_text(
+        encoding="utf-8").splitlines()]
+    assert sorted(r["id"] for r in rows) == ["accept", "accept-2"]
+    assert all(r["meta"].get("answer") != "reject" for r in rows)
+
+
+def test_prodigy_answers_chooses_which_answers_keep_their_spans(setup, h):
+    _lead, p, api, imported, _cli = setup
+    (a, b), recs = prodigy_records()
+    code, body = api.post(f"/api/v1/projects/{p.id}/documents?prodigy_answers=accept,reject",
+                          raw=lines(*recs[:3]))
+    assert code == 201 and body["with_spans"] == 2, body
+    assert body["notes"] == ["1 Prodigy record answered ignore was imported without its spans "
+                             "(ignore: 1); spans are kept for records answered accept, reject "
+                             "(--prodigy-answers)."]
+    spans = {ext: s for ext, _t, _m, s in imported()}
+    assert spans == {"accept": [(a, b, "ORG", {})], "reject": [(a, b, "ORG", {})], "ignore": []}
+
+
+def test_prodigy_answers_default_is_accept_through_the_api_too(setup):
+    _lead, p, api, imported, _cli = setup
+    _, recs = prodigy_records()
+    code, body = api.post(f"/api/v1/projects/{p.id}/documents", raw=lines(*recs[:3]))
+    assert code == 201 and body["with_spans"] == 1 and "reject: 1, ignore: 1" in body["notes"][0]
+
+
+@pytest.mark.parametrize("value", ["accept,maybe", "", "accept,,reject", "ACCEPT"])
+def test_an_unknown_prodigy_answer_option_is_refused(setup, h, tmp_path, value):
+    _lead, p, api, _imported, cli = setup
+    _, recs = prodigy_records()
+    before = h.counts()
+    code, body = api.post(f"/api/v1/projects/{p.id}/documents?prodigy_answers={value}",
+                          raw=lines(*recs))
+    assert code == 422 and body["details"] == [{"field": "prodigy_answers",
+                                                "reason": "unknown answer"}], body
+    (tmp_path / "p.jsonl").write_bytes(lines(*recs))
+    res = cli("import", "News", str(tmp_path / "p.jsonl"), "--prodigy-answers", value)
+    assert res.exit_code == 1 and res.output.startswith("Error: Unknown Prodigy answer"), res.output
+    assert len(res.output.strip().splitlines()) == 1
+    assert h.counts() == before
+
+
+def test_an_answer_prodigy_never_gives_is_refused_with_its_line(setup, h):
+    _lead, p, api, _imported, _cli = setup
+    _, recs = prodigy_records()
+    recs[2]["answer"] = "maybe"
+    before = h.counts()
+    code, body = api.post(f"/api/v1/projects/{p.id}/documents", raw=lines(*recs))
+    assert code == 422 and body["details"][0] == {
+        "line": 3, "field": "answer", "reason": "answer 'maybe' is not one of accept, reject, ignore"}
+    assert h.counts() == before

@@ -206,12 +206,12 @@ def test_demo_users_are_members_of_the_demo(h):
     assert sorted(rows) == ["alice", "bob", "lead"]
 
 
-def test_upgrading_makes_existing_people_members_of_existing_projects(tmp_path):
-    """Revision 0003 keeps what everyone could see before membership existed."""
+def upgraded(tmp_path, revision: str, fill) -> str:
+    """A database migrated to ``revision``, ``fill(conn)`` run on it, then migrated to the
+    head (on PostgreSQL when the tests run there); returns its URL."""
     from alembic import command
     from alembic.config import Config
     from conftest import PG_URL, reset_postgres
-    from sqlalchemy import text
 
     from annotator.db import MIGRATIONS, make_engine, migrate
 
@@ -223,7 +223,20 @@ def test_upgrading_makes_existing_people_members_of_existing_projects(tmp_path):
     engine = make_engine(url, immediate=True)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0002")
+        command.upgrade(cfg, revision)
+        fill(conn)
+    engine.dispose()
+    migrate(url)
+    return url
+
+
+def test_upgrading_makes_existing_people_members_of_existing_projects(tmp_path):
+    """Revision 0003 keeps what everyone could see before membership existed."""
+    from sqlalchemy import text
+
+    from annotator.db import make_engine
+
+    def fill(conn):
         conn.execute(
             text(
                 "INSERT INTO projects (name, language, guidelines, k, blind, reservation_minutes, "
@@ -242,8 +255,8 @@ def test_upgrading_makes_existing_people_members_of_existing_projects(tmp_path):
                     f"VALUES ('{name}', '{role}', true, '2026-01-01')"
                 )
             )
-    engine.dispose()
-    migrate(url)
+
+    url = upgraded(tmp_path, "0002", fill)
     engine = make_engine(url)
     with engine.connect() as conn:
         rows = (
@@ -448,6 +461,125 @@ def test_api_tokens_are_hashed_revocable_and_shown_once(db_url, h, tmp_path, mon
         error_shape(resp.get_json(), 401)
     # no endpoint hands a token out again: nothing in the API's answers contains one
     assert not [rule.rule for rule in h.app.url_map.iter_rules() if "token" in rule.rule]
+
+
+# --- sessions end on the server: log-out and a new password -------------------------------
+
+COOKIE = "annotator_session"
+
+
+def copy_of_cookie(h, client):
+    """Another client (another machine) holding a copy of ``client``'s session cookie."""
+    thief = h.app.test_client()
+    thief.set_cookie(COOKIE, client.get_cookie(COOKIE).value)
+    return thief
+
+
+def signed_in(client) -> bool:
+    resp = client.get(f"{URL}/me")
+    if resp.status_code == 401:
+        error_shape(resp.get_json(), 401)
+    return resp.status_code == 200
+
+
+def test_a_copied_session_cookie_stops_working_after_log_out(h, client):
+    alice = h.user("alice")
+    csrf = h.login(client, alice)
+    thief = copy_of_cookie(h, client)
+    assert signed_in(thief) and signed_in(client)
+    assert client.post("/logout", data={"csrf_token": csrf}).status_code == 302
+    assert not signed_in(client)
+    assert not signed_in(thief)
+    assert thief.get("/").status_code == 302  # the pages send it to the log-in form
+    # ... and a state change with the copied cookie and its CSRF token is refused too
+    assert thief.post("/logout", data={"csrf_token": csrf}).status_code in (302, 403)
+    h.login(client, alice)  # logging in again works, with a new session
+    assert signed_in(client) and not signed_in(thief)
+
+
+def test_log_out_ends_every_session_of_the_user_and_no_one_elses(h):
+    alice, bob = h.user("alice"), h.user("bob")
+    laptop, desktop, bobs = (h.app.test_client() for _ in range(3))
+    csrf = h.login(laptop, alice)
+    h.login(desktop, alice)
+    h.login(bobs, bob)
+    token = h.token(alice)
+    assert laptop.post("/logout", data={"csrf_token": csrf}).status_code == 302
+    assert not signed_in(desktop)
+    assert signed_in(bobs)
+    # API tokens are not sessions: revoked only by `annotator users token NAME --revoke`
+    assert h.app.test_client().get(f"{URL}/me", headers={
+        "Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_a_new_password_ends_every_session(db_url, h, client, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANNOTATOR_DATA_DIR", str(tmp_path / "data"))
+    alice = h.user("alice")
+    h.login(client, alice)
+    thief = copy_of_cookie(h, client)
+    res = CliRunner().invoke(main, ["--db", db_url, "users", "password", "alice", "--password",
+                                    "a-new-password-7"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "every session of alice was logged out" in res.output
+    assert not signed_in(client) and not signed_in(thief)
+    assert post_login(client, "alice", PASSWORD).status_code == 401
+    assert post_login(client, "alice", "a-new-password-7").status_code == 302
+    assert signed_in(client) and not signed_in(thief)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["users", "password", "alice", "--password", "short"], "at least 8 characters"),
+    (["users", "password", "nobody", "--password", "long-enough-1"], "does not exist"),
+    (["users", "password", "import", "--password", "long-enough-1"], "pseudo-user"),
+])
+def test_users_password_refuses_in_one_line(db_url, h, client, tmp_path, monkeypatch, args, says):
+    monkeypatch.setenv("ANNOTATOR_DATA_DIR", str(tmp_path / "data"))
+    alice = h.user("alice")
+    h.login(client, alice)
+    res = CliRunner().invoke(main, ["--db", db_url, *args], catch_exceptions=False)
+    assert res.exit_code == 1 and says in res.output, res.output
+    assert len(res.output.strip().splitlines()) == 1
+    assert signed_in(client)  # nothing changed
+
+
+def test_a_session_from_before_the_epochs_keeps_working_until_log_out(h, client):
+    """Upgrading (migration 0005) logs nobody out: a cookie without an epoch counts as 0."""
+    alice = h.user("alice")
+    csrf = h.login(client, alice)
+    with client.session_transaction() as sess:
+        del sess["epoch"]
+    thief = copy_of_cookie(h, client)
+    assert signed_in(client) and signed_in(thief)
+    client.post("/logout", data={"csrf_token": csrf})
+    assert not signed_in(thief)
+
+
+def test_the_session_check_rides_on_the_caller_look_up(h, client):
+    """A cookie request runs the same number of statements as before the epochs: one."""
+    from test_query_counts import counting
+
+    h.login(client, h.user("alice"))
+    with counting(h.app) as statements:
+        assert client.get(f"{URL}/me").status_code == 200
+    assert len([q for q in statements if "FROM users" in q]) == 1, statements
+    assert any("session_epoch" in q for q in statements)
+
+
+def test_upgrading_keeps_users_and_their_sessions(tmp_path):
+    """Revision 0005 adds users.session_epoch (0 for everyone) on SQLite and PostgreSQL."""
+    from sqlalchemy import text
+
+    from annotator.db import make_engine
+
+    url = upgraded(tmp_path, "0004", lambda conn: conn.execute(text(
+        "INSERT INTO users (username, role, active, created_at) "
+        "VALUES ('ann', 'annotator', true, '2026-01-01')")))
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT username, session_epoch FROM users "
+                                 "WHERE username = 'ann'")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("ann", 0)]
 
 
 # --- CSRF, headers, redirects ------------------------------------------------------------

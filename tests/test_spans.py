@@ -88,3 +88,74 @@ def test_utf16_round_trip(text):
 def test_utf16_offset_inside_surrogate_pair_is_refused():
     with pytest.raises(ValueError):
         utf16_to_cp("a😀b", 2)
+
+
+# --- boundaries inside a user-perceived character (extended grapheme cluster) ------------
+
+from annotator.spans import is_cluster_boundary  # noqa: E402
+
+# text, every offset that is a boundary between clusters
+CLUSTERS = [
+    ("combining acute", "Cafe\u0301", [0, 1, 2, 3, 5]),
+    ("two combining marks", "a\u0323\u0302b", [0, 3, 4]),
+    ("enclosing mark", "x\u20dd", [0, 2]),
+    ("spacing mark (Devanagari)", "\u0915\u093e", [0, 2]),
+    ("ZWJ sequence", "\U0001F469\u200d\U0001F4BB", [0, 3]),
+    ("ZWJ family with skin tones",
+     "\U0001F468\U0001F3FD\u200d\U0001F469\U0001F3FD\u200d\U0001F467", [0, 7]),
+    ("skin-tone modifier", "\U0001F44D\U0001F3FD", [0, 2]),
+    ("flag", "\U0001F1F0\U0001F1F7", [0, 2]),
+    ("three flags pair from the left", "\U0001F1F0\U0001F1F7\U0001F1EF\U0001F1F5\U0001F1FA\U0001F1F8",
+     [0, 2, 4, 6]),
+    ("odd regional indicator", "\U0001F1F0\U0001F1F7\U0001F1EF", [0, 2, 3]),
+    ("keycap", "1\ufe0f\u20e3", [0, 3]),
+    ("variation selector", "\u2764\ufe0f", [0, 2]),
+    ("tag sequence (Scotland)", "\U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074"
+     "\U000E007F", [0, 7]),
+    ("Hangul jamo LVT", "\u1112\u1161\u11ab", [0, 3]),
+    ("Hangul jamo LV + LVT", "\u1112\u1161\u11ab\u1100\u116e\u11a8", [0, 3, 6]),
+    ("precomposed LV + trailing jamo", "\ud558\u11ab", [0, 2]),
+    ("CR LF", "a\r\nb", [0, 1, 3, 4]),
+    ("ZWJ not between pictographs", "a\u200db", [0, 2, 3]),
+    ("a mark after a line break starts its own cluster", "\n\u0301", [0, 1, 2]),
+]
+
+
+@pytest.mark.parametrize("name,text,boundaries", CLUSTERS, ids=[c[0] for c in CLUSTERS])
+def test_cluster_boundaries(name, text, boundaries):
+    assert [i for i in range(len(text) + 1) if is_cluster_boundary(text, i)] == boundaries
+
+
+@pytest.mark.parametrize("text", [TEXT, "한국어 문장과 English words, 숫자 143억, 끝.",
+                                  "\ud55c\uad6d\uc5b4", "tab\tand\u00a0nbsp \u3000x", "a😀b"])
+def test_ordinary_text_and_precomposed_hangul_have_a_boundary_everywhere(text):
+    assert all(is_cluster_boundary(text, i) for i in range(len(text) + 1))
+
+
+@pytest.mark.parametrize("text,start,end,field,kind", [
+    ("Cafe\u0301 au lait", 0, 4, "end", "a letter and its combining mark, U+0065 U+0301"),
+    ("x \U0001F469\u200d\U0001F4BB y", 2, 3, "end", "joined by zero-width joiners"),
+    ("x \U0001F469\u200d\U0001F4BB y", 4, 5, "start", "joined by zero-width joiners"),
+    ("ok \U0001F44D\U0001F3FD", 3, 4, "end", "skin-tone modifier"),
+    ("\U0001F1F0\U0001F1F7 team", 0, 1, "end", "regional indicator"),
+    ("\U0001F1F0\U0001F1F7\U0001F1EF\U0001F1F5", 1, 3, "start", "regional indicator"),
+    ("press 1\ufe0f\u20e3", 6, 7, "end", "keycap"),
+    ("\u1112\u1161\u11ab\uad6d", 0, 2, "end", "Hangul syllable spelled in jamo"),
+    ("\u1112\u1161\u11ab\uad6d", 1, 4, "start", "Hangul syllable spelled in jamo"),
+])
+def test_a_boundary_inside_a_character_is_refused_with_a_reason(text, start, end, field, kind):
+    with pytest.raises(SpanErrors) as e:
+        validate_spans(text, [sp(start, end)], LABELS)
+    [d] = e.value.details
+    assert d["span"] == 0 and d["field"] == field, d
+    assert kind in d["reason"] and f"{field} {start if field == 'start' else end}" in d["reason"]
+    assert d["reason"].endswith("a span must start and end between characters")
+
+
+def test_the_combining_mark_message_word_for_word():
+    with pytest.raises(SpanErrors) as e:
+        validate_spans("Cafe\u0301", [sp(0, 4)], LABELS)
+    assert str(e.value) == ('Invalid span 0: end 4 falls inside the character "e\u0301" (a letter '
+                            "and its combining mark, U+0065 U+0301); a span must start and end "
+                            "between characters.")
+    assert validate_spans("Cafe\u0301", [sp(0, 5)], LABELS)

@@ -82,10 +82,22 @@
   function isSpace(ch) { return ch !== '' && SPACE.test(ch); }
   function isWord(ch) { return ch !== '' && WORD.test(ch); }
 
-  /** Move a boundary off the middle of a surrogate pair and of a base+combining-mark cluster.
+  // The browser's extended grapheme clusters (UAX #29, as annotator/spans.py checks them).
+  var SEGMENTER = typeof Intl === 'object' && Intl.Segmenter
+    ? new Intl.Segmenter(undefined, { granularity: 'grapheme' }) : null;
+
+  /** Move a boundary off the middle of a user-perceived character: a surrogate pair, a letter
+   *  and its combining marks, an emoji sequence (ZWJ, skin tone, flag, keycap), Hangul jamo,
+   *  CR LF. The server refuses a span boundary inside one (spans.is_cluster_boundary).
    *  dir -1 moves it left (for a start), +1 right (for an end). */
   function clusterBoundary(text, i, dir) {
     i = Math.max(0, Math.min(text.length, i));
+    if (SEGMENTER && i > 0 && i < text.length) {
+      var seg = SEGMENTER.segment(text).containing(i);
+      if (!seg || seg.index === i) return i;
+      return dir < 0 ? seg.index : seg.index + seg.segment.length;
+    }
+    // without Intl.Segmenter: surrogate pairs and combining marks only
     if (i > 0 && i < text.length && isLow(text.charCodeAt(i)) && isHigh(text.charCodeAt(i - 1))) {
       i += dir < 0 ? -1 : 1;
     }
@@ -144,7 +156,8 @@
     if (opts.exact) {
       r = trim(text, clusterBoundary(text, start, -1), clusterBoundary(text, end, 1));
     } else if (opts.tokens && opts.tokens.length) {
-      r = snapToTokens(map, opts.tokens, start, end);
+      r = snapToTokens(map, opts.tokens, start, end);  // a token may end inside a character
+      if (r[0] < r[1]) r = trim(text, clusterBoundary(text, r[0], -1), clusterBoundary(text, r[1], 1));
     } else {
       r = snapToWords(text, start, end);
     }

@@ -117,3 +117,28 @@ def test_corpus_001_words_after_emoji(js):
           const r = Offsets.normalizeSelection(m, a, Math.max(a + 1, b - 1), {});
           return [m.toCp(r[0]), m.toCp(r[1])]; }); }""", [text, cases])
     assert [tuple(x) for x in got] == cases
+
+
+@pytest.mark.parametrize("text,start,end,expected", [
+    ("ok 👍🏽 yes", 3, 5, "👍🏽"),               # the skin-tone modifier comes along
+    ("go 🇰🇷 team", 3, 5, "🇰🇷"),                # both regional indicators of the flag
+    ("x 👩\u200d💻 y", 2, 4, "👩\u200d💻"),       # the whole ZWJ sequence
+    ("x 👩\u200d💻 y", 5, 7, "👩\u200d💻"),       # starting at its last emoji steps back
+    ("press 1\ufe0f\u20e3 now", 6, 7, "1\ufe0f\u20e3"),
+    ("\u1112\u1161\u11ab\uad6d", 0, 2, "\u1112\u1161\u11ab"),  # jamo stay one syllable
+])
+def test_exact_selections_take_whole_clusters_as_the_server_requires(js, text, start, end,
+                                                                     expected):
+    """What the page sends passes spans.is_cluster_boundary (the server's rule)."""
+    from annotator.spans import is_cluster_boundary
+
+    got = norm(js, text, start, end, exact=True)
+    assert got == expected
+    s = text.index(got)
+    assert is_cluster_boundary(text, s) and is_cluster_boundary(text, s + len(got))
+
+
+def test_token_snapping_never_ends_inside_a_character(js):
+    t = "좋아요 👍🏽 정말"
+    tokens = [[0, 3], [4, 5], [5, 6], [7, 9]]  # a tokenizer that split the modifier off
+    assert norm(js, t, 4, 6, tokens=tokens) == "👍🏽"
