@@ -61,6 +61,8 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/api/v1/projects/<int:pid>/words"): MEMBERS,
     ("POST", "/api/v1/projects/<int:pid>/words"): MEMBERS,  # annotators may add words
     ("PUT", "/api/v1/projects/<int:pid>/words"): LEADS,
+    ("GET", "/api/v1/projects/<int:pid>/patterns"): MEMBERS,
+    ("PUT", "/api/v1/projects/<int:pid>/patterns"): LEADS,
     ("GET", "/api/v1/projects/<int:pid>/settings"): MEMBERS,
     ("PATCH", "/api/v1/projects/<int:pid>/settings"): LEADS,
     ("GET", "/api/v1/projects/<int:pid>/agreement"): LEADS,
@@ -74,6 +76,7 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/api/v1/documents/<int:did>/annotation"): MEMBERS,
     ("PUT", "/api/v1/documents/<int:did>/annotation"): MEMBERS,
     ("GET", "/api/v1/documents/<int:did>/annotation/history"): MEMBERS,  # ?user=ann
+    ("GET", "/api/v1/documents/<int:did>/suggestions"): MEMBERS,
     ("GET", "/api/v1/documents/<int:did>/annotations"): LEADS,  # the project is blind
     ("GET", "/api/v1/documents/<int:did>/diff"): LEADS,
     ("GET", "/api/v1/documents/<int:did>/review"): LEADS,
@@ -118,6 +121,8 @@ REQUESTS = {
         "content_type": "application/json"},
     ("GET", "/api/v1/projects/<int:pid>/export"):
         lambda w, role: {"query_string": {"format": "jsonl"}},
+    ("PUT", "/api/v1/projects/<int:pid>/patterns"): lambda w, role: {
+        "data": b'{"label": "ORG", "pattern": "Scale AI"}\n', "content_type": "application/jsonl"},
     ("PATCH", "/api/v1/projects/<int:pid>/settings"): lambda w, role: {"json": {"k": 2}},
     ("POST", "/api/v1/projects/<int:pid>/members"):
         lambda w, role: {"json": {"usernames": ["extra"]}},
