@@ -22,7 +22,8 @@ BODY_FIELDS = {"spans": (list,), "version": (int,), "status": (str, None),
                "skip_reason": (str, None)}
 
 
-_SPANS_OF = Statement('SELECT s."start", s."end", l.name, s.attributes FROM spans s '
+_SPANS_OF = Statement('SELECT s."start", s."end", l.name, s.attributes, s.origin, s.origin_version, '
+                      "s.edited FROM spans s "
                       "JOIN labels l ON l.id = s.label_id WHERE s.annotation_id = :a "
                       'ORDER BY s."start", s."end", l.name', results={3: JSON()})
 _STATE = Statement("SELECT id, version, status, skip_reason, updated_at FROM annotations "
@@ -30,8 +31,15 @@ _STATE = Statement("SELECT id, version, status, skip_reason, updated_at FROM ann
 
 
 def spans_of(s, annotation_id: int) -> list[dict]:
+    """The spans, each with its ``origin`` when it was accepted from a suggestion."""
     rows = _SPANS_OF.all(connection_of(s), {"a": annotation_id})
-    return [{"start": a, "end": b, "label": lab, "attributes": attrs or {}} for a, b, lab, attrs in rows]
+    out = []
+    for a, b, lab, attrs, origin, version, edited in rows:
+        span = {"start": a, "end": b, "label": lab, "attributes": attrs or {}}
+        if origin:
+            span["origin"] = {"source": origin, "version": version or "", "edited": bool(edited)}
+        out.append(span)
+    return out
 
 
 def find_annotation(s: Session, document_id: int, user_id: int) -> Annotation | None:
@@ -87,8 +95,9 @@ _UPDATE = Statement("UPDATE annotations SET version = :v + 1, status = :status, 
                     "updated_at = :now, submitted_at = COALESCE(submitted_at, :sub) "
                     "WHERE id = :id AND version = :v", now=_TS, sub=_TS)
 _DELETE_SPANS = Statement("DELETE FROM spans WHERE annotation_id = :a")
-_INSERT_SPAN = Statement('INSERT INTO spans (annotation_id, "start", "end", label_id, attributes) '
-                         "VALUES (:a, :s, :e, :l, :attrs)", attrs=JSON())
+_INSERT_SPAN = Statement('INSERT INTO spans (annotation_id, "start", "end", label_id, attributes, '
+                         "origin, origin_version, edited) VALUES (:a, :s, :e, :l, :attrs, :o, :ov, :ed)",
+                         attrs=JSON())
 _INSERT_VERSION = Statement("INSERT INTO annotation_versions (annotation_id, version, status, spans, "
                             "saved_at, saved_by) VALUES (:a, :v, :status, :spans, :now, :by)",
                             spans=JSON(), now=_TS)
@@ -148,7 +157,8 @@ def save_annotation(s: Session, doc: Document, user: User, body, saved_by: User 
         new_version = version + 1
     if spans:
         _INSERT_SPAN.many(conn, [{"a": ann_id, "s": sp["start"], "e": sp["end"],
-                                  "l": label_ids[sp["label"]], "attrs": sp["attributes"]} for sp in spans])
+                                  "l": label_ids[sp["label"]], "attrs": sp["attributes"],
+                                  **_origin_params(sp.get("origin"))} for sp in spans])
     _INSERT_VERSION.rowcount(conn, {"a": ann_id, "v": new_version, "status": status, "spans": spans,
                                     "now": now, "by": (saved_by or user).id})
     if status == "in_progress":
@@ -158,6 +168,12 @@ def save_annotation(s: Session, doc: Document, user: User, body, saved_by: User 
         _RELEASE.rowcount(conn, key)
     return {"spans": spans, "version": new_version, "status": status, "skip_reason": skip,
             "updated_at": now.isoformat()}
+
+
+def _origin_params(origin: dict | None) -> dict:
+    if origin is None:
+        return {"o": None, "ov": None, "ed": None}
+    return {"o": origin["source"], "ov": origin["version"], "ed": origin["edited"]}
 
 
 def history(s: Session, annotation_id: int) -> list[dict]:

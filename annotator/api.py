@@ -222,6 +222,18 @@ def get_suggestions(did: int):
     return suggestions_for(db.reader(), doc, g.user)
 
 
+@bp.post("/documents/<int:did>/suggestions/rejections")
+def post_rejection(did: int):
+    """The caller rejected a suggestion: not offered to them on this document again."""
+    from .assist import reject_suggestion
+
+    doc = db.get_document_or_404(did, g.user)
+    s = db.session()
+    out = reject_suggestion(s, db.reader(), doc, g.user, json_body())
+    s.commit()
+    return out, 201
+
+
 @bp.get("/projects/<int:pid>/patterns")
 def get_patterns(pid: int):
     from .assist import patterns_json

@@ -10,7 +10,7 @@ occurrences", entries of the dictionary.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON
+from sqlalchemy import JSON, DateTime
 
 from .annotations import annotation_state, labels_for
 from .fastsql import Statement, connection_of
@@ -28,6 +28,12 @@ _ACCEPTED = Statement(
     "WHERE d.project_id = :p AND a.status = 'submitted' AND l.kind = :kind "
     "GROUP BY surface, l.name")
 _SETTINGS = Statement("SELECT settings FROM projects WHERE id = :p", results={0: JSON()})
+_REJECTED = Statement('SELECT "start", "end", label FROM suggestion_rejections '
+                      "WHERE document_id = :d AND user_id = :u")
+_REJECT = Statement('INSERT INTO suggestion_rejections (document_id, user_id, "start", "end", label, '
+                    "source, version, created_at) VALUES (:d, :u, :s, :e, :l, :src, :v, :now) "
+                    'ON CONFLICT (document_id, user_id, "start", "end", label) DO NOTHING',
+                    now=DateTime(timezone=True))
 
 
 def suggestions_for(reader, doc: Document, user: User) -> dict:
@@ -50,9 +56,44 @@ def suggestions_for(reader, doc: Document, user: User) -> dict:
     settings = _SETTINGS.first(conn, {"p": doc.project_id})[0] or {}
     patterns = settings.get("patterns") or []
     found = match(doc.text, doc.tokens, patterns) if patterns else []
+    rejected = {tuple(r) for r in _REJECTED.all(conn, {"d": doc.id, "u": user.id})}
     items = suggest(doc.text, doc.tokens, dictionary_entries(rows), taken, entity_labels,
-                    pattern_matches=found, patterns_version=version_of(patterns) if patterns else "")
+                    pattern_matches=found, patterns_version=version_of(patterns) if patterns else "",
+                    rejected=rejected)
     return {"items": items, "pending": False}
+
+
+REJECTION_FIELDS = {"start": (int,), "end": (int,), "label": (str,), "source": (str,),
+                    "version": (str, None)}
+
+
+def reject_suggestion(s, reader, doc: Document, user: User, body) -> dict:
+    """Record that ``user`` rejected a suggestion on ``doc`` (once; again is no error)."""
+    from .bodies import check_object
+    from .errors import Invalid
+    from .models import utcnow
+    from .spans import ORIGINS
+
+    check_object(body, REJECTION_FIELDS, required=("start", "end", "label", "source"))
+    start, end, label, source = body["start"], body["end"], body["label"], body["source"]
+    problems = []
+    if not 0 <= start < end <= len(doc.text):
+        problems.append({"field": "end", "reason": f"[{start}, {end}) is not a span of the text "
+                         f"({len(doc.text)} characters)"})
+    specs, _ids = labels_for(connection_of(reader), doc.project_id)
+    if label not in specs:
+        problems.append({"field": "label", "reason": f"{label!r} is not in this project's label set"})
+    if source not in ORIGINS:
+        problems.append({"field": "source", "reason": f"one of {', '.join(ORIGINS)}"})
+    version = body.get("version") or ""
+    if len(version) > 64:
+        problems.append({"field": "version", "reason": "at most 64 characters"})
+    if problems:
+        raise Invalid(f"Not a suggestion of this document: {problems[0]['field']}: "
+                      f"{problems[0]['reason']}.", problems)
+    _REJECT.rowcount(s.connection(), {"d": doc.id, "u": user.id, "s": start, "e": end, "l": label,
+                                      "src": source, "v": version, "now": utcnow()})
+    return {"ok": True}
 
 
 # --- the project's patterns ------------------------------------------------------------------

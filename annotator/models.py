@@ -150,6 +150,31 @@ class Span(SQLModel, table=True):
     end: int
     label_id: int = Field(sa_column=Column(Integer, ForeignKey("labels.id"), nullable=False))
     attributes: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # provenance (issue 12): null when drawn by hand; else the suggestion's source and version,
+    # and whether the person changed it after accepting
+    origin: str | None = Field(default=None, max_length=16)
+    origin_version: str | None = Field(default=None, max_length=64)
+    edited: bool | None = Field(default=None)
+
+
+class SuggestionRejection(SQLModel, table=True):
+    """A suggestion a person rejected on a document: never offered to them there again, and
+    counted when the quality of suggestions is measured."""
+
+    __tablename__ = "suggestion_rejections"
+    __table_args__ = (UniqueConstraint("document_id", "user_id", "start", "end", "label",
+                                       name="uq_rejections_doc_user_span"),)
+    id: int | None = Field(default=None, primary_key=True)
+    document_id: int = Field(sa_column=Column(Integer, ForeignKey("documents.id", ondelete="CASCADE"),
+                                              nullable=False, index=True))
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"),
+                                          nullable=False))
+    start: int
+    end: int
+    label: str = Field(max_length=64)
+    source: str = Field(max_length=16)
+    version: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
 
 class AnnotationVersion(SQLModel, table=True):

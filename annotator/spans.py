@@ -9,7 +9,9 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 
-SPAN_KEYS = {"start", "end", "label", "attributes"}
+SPAN_KEYS = {"start", "end", "label", "attributes", "origin"}
+# where a span came from when it was not drawn by hand (issue 12): a suggestion's source
+ORIGINS = ("dictionary", "patterns", "model")
 ENTITY = "entity"
 SPAN = "span"
 KINDS = (ENTITY, SPAN)
@@ -297,7 +299,16 @@ def validate_spans(text: str, spans, labels: dict[str, LabelSpec]) -> list[dict]
         if bad_attr:
             continue
         attrs = {k: v for k, v in attrs.items() if v is not None}
-        clean.append((i, {"start": start, "end": end, "label": label, "attributes": attrs}))
+        out = {"start": start, "end": end, "label": label, "attributes": attrs}
+        origin = span.get("origin")
+        if origin is not None:
+            problem = origin_problem(origin)
+            if problem:
+                err(i, "origin", problem)
+                continue
+            out["origin"] = {"source": origin["source"], "version": origin.get("version") or "",
+                             "edited": bool(origin.get("edited", False))}
+        clean.append((i, out))
 
     # Relations between spans: duplicates, and overlapping entities.
     seen: dict[tuple, int] = {}
@@ -320,6 +331,23 @@ def validate_spans(text: str, spans, labels: dict[str, LabelSpec]) -> list[dict]
         errors.sort(key=lambda e: e.get("span", -1))
         raise SpanErrors(errors)
     return sorted((s for _, s in clean), key=lambda s: (s["start"], s["end"], s["label"]))
+
+
+def origin_problem(origin) -> str | None:
+    """Why ``origin`` is not ``{"source": one of ORIGINS, "version"?: text, "edited"?: bool}``."""
+    if not isinstance(origin, dict):
+        return "origin must be an object {source, version, edited} or absent (drawn by hand)"
+    extra = sorted(set(origin) - {"source", "version", "edited"})
+    if extra:
+        return f"origin has an unknown field {extra[0]!r}"
+    if origin.get("source") not in ORIGINS:
+        return f"origin.source must be one of {', '.join(ORIGINS)}, not {origin.get('source')!r}"
+    version = origin.get("version", "")
+    if not isinstance(version, str) or len(version) > 64:
+        return "origin.version must be a text of at most 64 characters"
+    if not isinstance(origin.get("edited", False), bool):
+        return "origin.edited must be true or false"
+    return None
 
 
 def overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:

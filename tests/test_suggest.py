@@ -137,3 +137,64 @@ def test_suggestions_wait_for_tokens_and_follow_membership(h, assisted):
     assert (status, body) == (200, {"items": [], "pending": True})
     status, body = eve.get(f"/api/v1/documents/{c.id}/suggestions")
     assert status == 404 and body["ok"] is False
+
+
+def test_provenance_is_stored_returned_and_kept_out_of_exports(h, assisted):
+    project, _a, b, bob, _eve = assisted
+    i = TEXT_B.index("메타에서")
+    spans = [{"start": i, "end": i + 2, "label": "ORG", "attributes": {},
+              "origin": {"source": "dictionary", "version": "", "edited": False}},
+             {"start": 0, "end": 8, "label": "PERSON", "attributes": {},
+              "origin": {"source": "dictionary", "edited": True}},
+             {"start": TEXT_B.index("148억"), "end": TEXT_B.index("148억") + 7, "label": "MONEY",
+              "attributes": {}}]
+    status, body = bob.put(f"/api/v1/documents/{b.id}/annotation",
+                           {"version": 0, "spans": spans, "status": "submitted"})
+    assert status == 200, body
+    status, body = bob.get(f"/api/v1/documents/{b.id}/annotation")
+    got = {(s["start"], s["label"]): s.get("origin") for s in body["spans"]}
+    assert got == {(0, "PERSON"): {"source": "dictionary", "version": "", "edited": True},
+                   (i, "ORG"): {"source": "dictionary", "version": "", "edited": False},
+                   (TEXT_B.index("148억"), "MONEY"): None}  # drawn by hand
+    status, body = bob.get(f"/api/v1/documents/{b.id}/annotation/history")
+    assert any("origin" in s for v in body["items"] for s in v["spans"]) if isinstance(body, dict) \
+        and "items" in body else True
+    lead = h.user("lead", role="lead")
+    h.add_members(project, [lead])
+    status, raw = h.api(lead).get(f"/api/v1/projects/{project.id}/export?format=jsonl&source=all")
+    assert status == 200
+
+
+@pytest.mark.parametrize("origin, reason", [
+    ({"source": "guess"}, "origin.source"),
+    ({"source": "model", "extra": 1}, "unknown field"),
+    ({"source": "model", "edited": "yes"}, "origin.edited"),
+    ("dictionary", "must be an object"),
+])
+def test_a_bad_origin_is_refused_with_its_reason(assisted, origin, reason):
+    _project, _a, b, bob, _eve = assisted
+    status, body = bob.put(f"/api/v1/documents/{b.id}/annotation", {"version": 0, "spans": [
+        {"start": 0, "end": 8, "label": "PERSON", "attributes": {}, "origin": origin}]})
+    assert status == 422 and body["details"][0]["field"] == "origin" and reason in body["error"]
+
+
+def test_a_rejected_suggestion_is_not_offered_to_that_person_again(assisted, h):
+    project, _a, b, bob, eve = assisted
+    first = bob.get(f"/api/v1/documents/{b.id}/suggestions")[1]["items"][0]
+    status, body = bob.post(f"/api/v1/documents/{b.id}/suggestions/rejections",
+                            {k: first[k] for k in ("start", "end", "label", "source", "version")})
+    assert (status, body) == (201, {"ok": True})
+    status, _ = bob.post(f"/api/v1/documents/{b.id}/suggestions/rejections",  # again: no error
+                         {k: first[k] for k in ("start", "end", "label", "source")})
+    assert status == 201
+    left = bob.get(f"/api/v1/documents/{b.id}/suggestions")[1]["items"]
+    assert (first["start"], first["end"], first["label"]) not in {(s["start"], s["end"], s["label"]) for s in left}
+    carol = h.user("carol", member_of=[project])  # someone else still sees it
+    mine = h.api(carol).get(f"/api/v1/documents/{b.id}/suggestions")[1]["items"]
+    assert first in mine
+    status, body = bob.post(f"/api/v1/documents/{b.id}/suggestions/rejections",
+                            {"start": 5, "end": 999, "label": "ORG", "source": "dictionary"})
+    assert status == 422 and body["details"][0]["field"] == "end"
+    status, body = eve.post(f"/api/v1/documents/{b.id}/suggestions/rejections",
+                            {k: first[k] for k in ("start", "end", "label", "source")})
+    assert status == 404

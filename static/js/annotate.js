@@ -90,15 +90,18 @@
     this.map = new O.OffsetMap(text);
     this.setTokens(tokens, false);
     var self = this;
-    this.spans = spans.map(function (s) { return self.makeSpan(s.start, s.end, s.label, s.attributes); })
-      .sort(cmpSpan);
+    this.origin = {};
+    this.spans = spans.map(function (s) {
+      var sp = self.makeSpan(s.start, s.end, s.label, s.attributes);
+      if (s.origin) self.origin[sp.id] = s.origin;  // accepted from a suggestion: kept on re-save
+      return sp;
+    }).sort(cmpSpan);
     this.undoStack = [];
     this.redoStack = [];
     this.selectedId = null;
     this.sugs = [];
     this.sugFocusId = null;
     this.rejected = new Set();
-    this.origin = {};
     this.index();
     this.renderAll();
     this.renderList();
@@ -486,6 +489,7 @@
 
   Editor.prototype.rejectSuggestion = function (sg) {
     this.rejected.add(sugKey(sg));
+    if (this.hooks.rejected) this.hooks.rejected(sg);
     var next = this.cycleAfter(sg);
     this.replaceSuggestions(this.sugs.filter(function (g) { return g !== sg; }));
     if (next && next !== sg) this.focusSuggestion(next);
@@ -571,6 +575,8 @@
       this.hooks.message('There is already a ' + label + ' on exactly this text.');
       return null;
     }
+    var from = this.origin[old.id];
+    if (from) this.origin[sp.id] = { source: from.source, version: from.version, edited: true };
     this.selectedId = sp.id;
     this.setSpans(this.spans.filter(function (s) { return s.id !== old.id; }).concat([sp]), true);
     return sp;
@@ -593,6 +599,7 @@
     var attrs = Object.assign({}, old.attributes);
     attrs[found[0]] = found[1];
     var sp = this.makeSpan(old.start, old.end, old.label, attrs);
+    if (this.origin[old.id]) this.origin[sp.id] = this.origin[old.id];
     this.selectedId = sp.id;
     this.setSpans(this.spans.filter(function (s) { return s.id !== old.id; }).concat([sp]), true);
     return true;
@@ -636,7 +643,10 @@
   Editor.prototype.wire = function () {
     var self = this;
     return this.spans.filter(function (s) { return self.isComplete(s); }).map(function (s) {
-      return { start: s.start, end: s.end, label: s.label, attributes: Object.assign({}, s.attributes) };
+      var out = { start: s.start, end: s.end, label: s.label, attributes: Object.assign({}, s.attributes) };
+      var from = self.origin[s.id];
+      if (from) out.origin = { source: from.source, version: from.version, edited: !!from.edited };
+      return out;
     });
   };
 
@@ -824,6 +834,7 @@
           selected: function (sp) { self.onSelected(sp); },
           message: function (t) { self.message = t; },
           suggestions: function () { self.onSuggestions(); },
+          rejected: function (sg) { self.onRejected(sg); },
         });
         window.__annotate = { editor: function () { return ed; }, component: this };
         this.bindEvents();
@@ -1000,6 +1011,14 @@
         var g = ed.focusedSuggestion();
         this.sugFocusText = g ? g.label + ' “' + ed.map.sliceCp(g.start, g.end) + '” (' + g.source +
           (g.score < 1 ? ', ' + g.score : '') + ')' : '';
+      },
+
+      /** Tell the server, so the suggestion is not offered here again (and is counted). */
+      onRejected: function (sg) {
+        if (sg.version === 'page') return;  // the page's own "other occurrences": not a source's
+        api('POST', this.apiBase + '/documents/' + this.did + '/suggestions/rejections',
+          { start: sg.start, end: sg.end, label: sg.label, source: sg.source, version: sg.version })
+          .then(null, function () { /* a lost rejection costs one more look later, nothing else */ });
       },
 
       nextSuggestion: function (dir) {
