@@ -31,8 +31,9 @@ _PG_UNAVAILABLE_STATES = ("57P01", "57P02", "57P03")
 RETRY_AFTER_S = 5  # what a 503 tells the client to wait
 
 
-def _chain(exc: BaseException):
-    """The exception and what it wraps (SQLAlchemy's ``.orig``, ``__cause__``), once each."""
+def _chain(exc: BaseException, context: bool):
+    """The exception and what it wraps (SQLAlchemy's ``.orig``, ``__cause__``; with
+    ``context``, also what was being handled when it was raised), once each."""
     seen = set()
     todo = [exc]
     while todo:
@@ -41,17 +42,19 @@ def _chain(exc: BaseException):
             continue
         seen.add(id(e))
         yield e
-        todo.extend([getattr(e, "orig", None), e.__cause__, e.__context__])
+        todo.extend([getattr(e, "orig", None), e.__cause__] + ([e.__context__] if context else []))
 
 
 def kind(exc: BaseException) -> str | None:
-    found = None
-    for e in _chain(exc):
-        k = _kind_of_one(e)
-        if k == DISK_FULL:
-            return DISK_FULL  # a full disk explains the rest (e.g. a rollback that failed)
-        found = found or k
-    return found
+    """A full disk anywhere in the chain explains the rest (say, a rollback that failed after
+    it); a lost connection counts only where it caused the error, so that a bug met while
+    retrying after one is still a bug."""
+    if any(_kind_of_one(e) == DISK_FULL for e in _chain(exc, context=True)):
+        return DISK_FULL
+    for e in _chain(exc, context=False):
+        if _kind_of_one(e) == UNAVAILABLE:
+            return UNAVAILABLE
+    return None
 
 
 def _kind_of_one(e: BaseException) -> str | None:

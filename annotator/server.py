@@ -84,33 +84,25 @@ def _fix_malloc_thresholds() -> None:
         libc.mallopt(M_TRIM_THRESHOLD, 64 << 20)
 
 
-def _pre_request(worker, req) -> None:
-    with worker.busy_lock:
-        worker.busy += 1
-
-
 def _post_request(worker, req, environ, resp) -> None:
-    """After a big request (an import, an export): give the freed heap back, and retire the
-    worker once it serves nothing else (see the module's docstring for what was measured).
+    """After a big request (an import, an export) that succeeded: give the freed heap back,
+    and retire the worker once it serves nothing else (see the module's docstring for what
+    was measured); the worker (worker.py) counts what it serves, uploads being read included,
+    and retires when the last of them is done.
 
     Waiting for the worker's other requests matters: a stopping gthread worker gives them
     only ``graceful_timeout`` to finish, and an export of 100,000 documents takes longer."""
-    big = int(environ.get("CONTENT_LENGTH") or 0) >= BIG_REQUEST or "/export" in environ.get("PATH_INFO", "")
+    ok = resp is not None and 200 <= (getattr(resp, "status_code", None) or 0) < 300
+    big = ok and (int(environ.get("CONTENT_LENGTH") or 0) >= BIG_REQUEST
+                  or "/export" in environ.get("PATH_INFO", ""))
     if big and worker.malloc_trim is not None:
         worker.malloc_trim(0)
     with worker.busy_lock:
-        worker.busy -= 1
         worker.retire |= big
-        if worker.retire and worker.busy == 0 and worker.alive:
-            worker.log.info("Worker retiring after a big request (a fresh one is forked).")
-            worker.alive = False  # as gunicorn's max_requests: the main loop stops gracefully
 
 
 def _post_fork(server, worker) -> None:
     worker.malloc_trim = _malloc_trim()
-    worker.busy_lock = threading.Lock()
-    worker.busy = 0
-    worker.retire = False
 
 
 def _close_database(app) -> None:
@@ -180,7 +172,6 @@ def run(host: str, port: int, workers: int, overrides: dict | None = None,
             if os.path.isdir("/dev/shm"):  # the heartbeat file is touched on every event
                 self.cfg.set("worker_tmp_dir", "/dev/shm")
             self.cfg.set("post_fork", _post_fork)
-            self.cfg.set("pre_request", _pre_request)
             self.cfg.set("post_request", _post_request)
             self.cfg.set("worker_exit", _worker_exit)
             self.cfg.set("on_exit", _on_exit)

@@ -20,12 +20,16 @@ already runs) does the waiting:
 - a larger body (an import), or a chunked one, goes to a thread after its headers, which
   reads it whole *before* the app runs, under a rate rule: after ``REQUEST_TIMEOUT`` seconds
   it must have averaged ``MIN_BODY_RATE``, and no read waits longer than ``REQUEST_TIMEOUT``;
-  otherwise 408. Then the app runs in one of the worker's ``SLOTS``: at most 2 requests of
-  one worker run the app at once (more threads of one process waiting for the GIL raised
-  the saves' p99, docs/speed.md), while the other threads (``THREADS`` in all) may be
-  reading slow uploads. Reading before the app means no request waits on a client while it
-  holds a database lock; a body larger than ``MAX_UPLOAD_MB`` is not read (the app answers
-  413).
+  otherwise 408. Only with credentials (a Bearer token or the session cookie; the app checks
+  them), at most ``UPLOADS`` at once per worker (503 beyond), and never past
+  ``MAX_UPLOAD_MB`` (413): no request waits on a client while it holds a database lock, and
+  no anonymous client makes the server hold a large body;
+- then the app runs in one of the worker's ``SLOTS``: at most 2 requests of one worker run
+  the app at once (more threads of one process waiting for the GIL raised the saves' p99,
+  docs/speed.md). Writing the answer to a client that does not read it gives up the slot
+  and waits at most ``SEND_TIMEOUT``;
+- bytes read ahead behind an answered request (pipelining) go back to the loop, and the
+  loop holds at most ``LOOP_BUDGET`` bytes of requests still arriving (503 beyond).
 
 Errors gunicorn itself answers (a malformed request line, headers too large) use the API's
 JSON error shape instead of gunicorn's HTML page.
@@ -47,7 +51,7 @@ from functools import partial
 import orjson
 from gunicorn import util
 from gunicorn.http.body import ChunkedReader, LengthReader
-from gunicorn.workers.gthread import TConn, ThreadWorker
+from gunicorn.workers.gthread import _DEFER, STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 from .errors import AnnotatorError, error_body
 
@@ -56,11 +60,15 @@ LOOP_BODY_LIMIT = 256 << 10  # bytes: bodies up to this size are read by the eve
 MIN_BODY_RATE = 64 << 10  # bytes/s a larger body must average once REQUEST_TIMEOUT passed
 MAX_HEADER = 64 << 10  # bytes: longer headers go to gunicorn's parser, which refuses them
 SLOTS = 2  # requests of one worker running the app at once
-THREADS = 8  # threads of one worker: SLOTS running, the rest waiting on slow bodies
+THREADS = 8  # threads of one worker: SLOTS running, UPLOADS reading, the rest for waits
+UPLOADS = 2  # large bodies one worker reads at once (more: 503 with Retry-After)
+SEND_TIMEOUT = 30.0  # seconds a client may take to accept a piece of its answer
+LOOP_BUDGET = 64 << 20  # bytes the event loop may hold for requests still arriving, in all
 READ_STEP = 64 << 10
 
 _HEADER_END = b"\r\n\r\n"
-_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*([0-9]+)[ \t]*(?=\r\n)", re.I)
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*([0-9]{1,18})[ \t]*(?=\r\n)", re.I)
+_ANY_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:", re.I)
 _TRANSFER_ENCODING = re.compile(rb"\r\ntransfer-encoding[ \t]*:", re.I)
 _EXPECT_CONTINUE = re.compile(rb"\r\nexpect[ \t]*:[ \t]*100-continue[ \t]*(?=\r\n)", re.I)
 
@@ -73,6 +81,10 @@ class RequestTimeout(AnnotatorError):
     def __init__(self, message: str):
         super().__init__(message, [{"field": "body", "reason": "timeout"}])
         self.headers = {"Connection": "close"}
+
+
+class BodyTooLarge(AnnotatorError):
+    status = 413
 
 
 def timeout_message() -> str:
@@ -117,13 +129,15 @@ class _Arrival:
             if _TRANSFER_ENCODING.search(head):
                 return True  # chunked: read by the thread, under the rate rule
             lengths = _CONTENT_LENGTH.findall(head)
-            if len(lengths) > 1:
-                return True  # gunicorn refuses it
+            if len(lengths) > 1 or len(lengths) != len(_ANY_CONTENT_LENGTH.findall(head)):
+                return True  # two, or one that is not a plain number: gunicorn refuses it
             length = int(lengths[0]) if lengths else 0
             if length > LOOP_BODY_LIMIT:
                 return True
             self.want = end + 4 + length
-            if len(buf) < self.want and not self.sent_continue and _EXPECT_CONTINUE.search(head):
+            http11 = head.split(b"\r\n", 1)[0].rstrip().endswith(b"HTTP/1.1")
+            if (len(buf) < self.want and http11 and not self.sent_continue
+                    and _EXPECT_CONTINUE.search(head)):
                 self.sent_continue = True  # the thread's gunicorn must not send another
                 try:
                     self.conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -189,9 +203,10 @@ class ReadBody:
         return iter(self.readline, b"")
 
 
-def read_large_body(req, conn) -> bytearray:
+def read_large_body(req, conn, limit: int | None) -> bytearray:
     """The rest of a body the event loop did not read (larger than ``LOOP_BODY_LIMIT``, or
-    chunked), under the rate rule; raises RequestTimeout."""
+    chunked), under the rate rule and at most ``limit`` bytes; raises RequestTimeout or
+    BodyTooLarge."""
     if getattr(req, "_expected_100_continue", False):
         conn.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         req._expected_100_continue = False
@@ -202,9 +217,48 @@ def read_large_body(req, conn) -> bytearray:
     try:
         while part := req.body.read(1 << 20):
             buf += part
+            if limit and len(buf) > limit:
+                raise BodyTooLarge(f"The request body is larger than the limit of {limit} bytes "
+                                   "(ANNOTATOR_MAX_UPLOAD_MB).",
+                                   [{"field": "body", "limit": limit, "reason": "too large"}])
     finally:
         unreader.sock = sock
     return buf
+
+
+class _SendSocket:
+    """The socket as the answer's writer sees it: a send that cannot go at once (the client
+    is not reading) waits at most SEND_TIMEOUT, and without the worker's slot: the app's work
+    is done by then (a streamed export holds a read transaction, never the write lock)."""
+
+    def __init__(self, sock: socket.socket, slots: threading.BoundedSemaphore):
+        self._sock, self._slots = sock, slots
+
+    def _waiting(self, fn, *args):
+        self._slots.release()
+        try:
+            self._sock.settimeout(SEND_TIMEOUT)
+            return fn(*args)
+        finally:
+            self._sock.settimeout(None)
+            self._slots.acquire()
+
+    def sendall(self, data) -> None:
+        try:
+            sent = self._sock.send(data, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        if sent < len(data):
+            self._waiting(self._sock.sendall, memoryview(data)[sent:])
+
+    def send(self, data, *flags) -> int:
+        return self._waiting(self._sock.send, data, *flags)
+
+    def sendfile(self, file, offset=0, count=None):
+        return self._waiting(self._sock.sendfile, file, offset, count)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
 
 
 class ArrivalWorker(ThreadWorker):
@@ -213,7 +267,14 @@ class ArrivalWorker(ThreadWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.arrivals: dict[int, _Arrival] = {}
+        self.buffered = 0  # bytes held by the arrivals
         self.slots = threading.BoundedSemaphore(SLOTS)
+        self.uploads = threading.BoundedSemaphore(UPLOADS)
+        # requests in a thread (read, app, answer), and whether to retire once none is left
+        # (server.py decides when a request was big enough to retire after)
+        self.busy_lock = threading.Lock()
+        self.busy = 0
+        self.retire = False
 
     def init_process(self):
         util.write_error = _write_error  # gunicorn's own error answers: the JSON shape
@@ -242,14 +303,50 @@ class ArrivalWorker(ThreadWorker):
         self.keepalived_conns.remove(conn)
         self._await(conn, now_readable=True)
 
-    def _await(self, conn, now_readable: bool = False) -> None:
+    def finish_request(self, conn, fs):
+        """As gthread's, except that bytes read ahead behind an answered request (a request
+        pipelined behind it) go back to the loop, not straight to a thread."""
+        try:
+            result = fs.result() if not fs.cancelled() else False
+        except Exception:  # noqa: BLE001  (gthread's own handling below)
+            result = False
+        if (result and result is not _DEFER and conn.parser is not None
+                and conn.parser.unreader.buf.getvalue()):
+            try:
+                leftover = conn.parser.unreader.take_buffered()
+                conn.sock.setblocking(False)
+                self._await(conn, initial=leftover)
+                return
+            except Exception:  # noqa: BLE001
+                self.log.exception("could not queue a pipelined request; closing")
+                self.nr_conns -= 1
+                conn.close()
+                return
+        super().finish_request(conn, fs)
+
+    def _await(self, conn, now_readable: bool = False, initial: bytes = b"") -> None:
         arrival = _Arrival(conn, time.monotonic() + max(self.cfg.keepalive, 1))
+        if initial:
+            arrival.buf += initial
+            arrival.started = True
+            arrival.deadline = time.monotonic() + REQUEST_TIMEOUT
+            self.buffered += len(initial)
         self.arrivals[conn.sock.fileno()] = arrival
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._readable, arrival))
-        if now_readable:
+        if initial and arrival.complete():
+            self._hand_over(arrival)
+        elif now_readable:
             self._readable(arrival, conn.sock)
 
     def _readable(self, arrival: _Arrival, _sock) -> None:
+        try:
+            self._read(arrival)
+        except Exception:  # noqa: BLE001  (one connection's trouble never stops the loop)
+            self.log.exception("error reading a request; its connection is closed")
+            if arrival.conn.sock.fileno() in self.arrivals:
+                self._drop(arrival)
+
+    def _read(self, arrival: _Arrival) -> None:
         sock = arrival.conn.sock
         try:
             data = sock.recv(READ_STEP)
@@ -260,15 +357,25 @@ class ArrivalWorker(ThreadWorker):
         if not data:  # the client went away
             self._drop(arrival)
             return
+        if self.buffered + len(data) > LOOP_BUDGET:
+            self.log.warning("503: %d bytes of requests still arriving; refusing one more",
+                             self.buffered)
+            self._drop(arrival, http_error(503, "Service Unavailable",
+                                           "The server is receiving too many requests at once; "
+                                           "try again in a few seconds.",
+                                           [{"field": "body", "reason": "busy"}]))
+            return
         if not arrival.started:
             arrival.started = True
             arrival.deadline = time.monotonic() + REQUEST_TIMEOUT
         arrival.buf += data
+        self.buffered += len(data)
         if arrival.complete():
             self._hand_over(arrival)
 
     def _forget(self, arrival: _Arrival) -> None:
-        self.arrivals.pop(arrival.conn.sock.fileno(), None)
+        if self.arrivals.pop(arrival.conn.sock.fileno(), None) is not None:
+            self.buffered -= len(arrival.buf)
         try:
             self.poller.unregister(arrival.conn.sock)
         except (KeyError, ValueError, OSError):
@@ -276,9 +383,13 @@ class ArrivalWorker(ThreadWorker):
 
     def _drop(self, arrival: _Arrival, answer: bytes | None = None) -> None:
         self._forget(arrival)
+        sock = arrival.conn.sock
         if answer is not None:
             try:
-                arrival.conn.sock.send(answer)  # small; a full send buffer loses it, nothing else
+                sock.send(answer)  # small; a full send buffer loses it, nothing else
+                sock.shutdown(socket.SHUT_WR)
+                while sock.recv(65536):  # what the client already sent: read, so that the
+                    pass                  # close is not a reset that loses the answer
             except OSError:
                 pass
         self.nr_conns -= 1
@@ -297,25 +408,27 @@ class ArrivalWorker(ThreadWorker):
         """gunicorn's pass over deferred connections, plus ours: requests out of time."""
         super().murder_pending()
         now = time.monotonic()
+        if not self.alive:  # stopping: a connection that sent nothing yet gets a short grace
+            for arrival in self.arrivals.values():
+                if not arrival.started:
+                    arrival.deadline = min(arrival.deadline, now + STOP_KEEPALIVE_LINGER)
         for arrival in [a for a in self.arrivals.values() if a.deadline <= now]:
             if arrival.started:
                 self._drop(arrival, http_error(408, "Request Timeout", timeout_message(),
                                                [{"field": "body", "reason": "timeout"}]))
             else:
                 self._drop(arrival)  # idle: closed, as an expired keep-alive connection
-        if not self.alive:  # stopping: connections that sent nothing are not waited for
-            for arrival in [a for a in self.arrivals.values() if not a.started]:
-                self._drop(arrival)
 
     # --- a thread's side -------------------------------------------------------------
 
     def handle(self, conn):
-        """Runs in a thread. What the loop did not read (headers longer than ``MAX_HEADER``,
-        a request pipelined behind another) is read under the rate rule too."""
+        """Runs in a thread. What the loop did not read (headers longer than ``MAX_HEADER``)
+        is read under the rate rule too."""
         unreader = conn.parser.unreader if conn.parser is not None else None
         if unreader is None:  # TLS: the handshake and first read happen here, as in gthread
             return super().handle(conn)
         sock = unreader.sock
+        conn.raw_sock = sock
         unreader.sock = _RateRuledSocket(sock)
         try:
             return super().handle(conn)
@@ -323,7 +436,7 @@ class ArrivalWorker(ThreadWorker):
             unreader.sock = sock
 
     def handle_error(self, req, client, addr, exc):
-        if isinstance(exc, RequestTimeout):
+        if isinstance(exc, RequestTimeout):  # only ever before an answer (handle_request)
             self.log.info("408: a request did not arrive in time")
             try:
                 client.sendall(http_error(408, "Request Timeout", exc.message, exc.details))
@@ -333,24 +446,74 @@ class ArrivalWorker(ThreadWorker):
         super().handle_error(req, client, addr, exc)
 
     def handle_request(self, req, conn):
-        """Runs in a thread. A large body is read here first, without a slot: no database
-        lock is held while waiting for a client (a slot given up mid-request could deadlock
-        with a request holding the write lock); then the app runs in one of the slots."""
+        """Runs in a thread, once the request's headers are parsed. A large body is read here
+        first, without a slot (no request waits on a client while it holds a database lock);
+        then the app runs in one of the slots, and the answer is written (a client that does
+        not read it gives up the slot while it waits)."""
+        if getattr(conn, "raw_sock", None) is not None:
+            conn.parser.unreader.sock = conn.raw_sock  # the headers are in; the rule is done
         if getattr(conn, "sent_continue", False):
             req._expected_100_continue = False  # the loop has answered it
             conn.sent_continue = False
-        if self._body_still_on_the_wire(req):
+        with self.busy_lock:
+            self.busy += 1
+        try:
+            if self._body_still_on_the_wire(req):
+                early = self._read_large_body(req, conn)
+                if early is not None:
+                    return early
+            raw = conn.sock
+            conn.sock = _SendSocket(raw, self.slots)
             try:
-                req.body = ReadBody(read_large_body(req, conn))
-            except RequestTimeout as e:
-                self.log.info("408 for %s %s: the body did not arrive in time", req.method, req.path)
-                try:
-                    conn.sock.sendall(http_error(408, "Request Timeout", e.message, e.details))
-                except OSError:
-                    pass
-                return False
-        with self.slots:
-            return super().handle_request(req, conn)
+                with self.slots:
+                    return super().handle_request(req, conn)
+            finally:
+                conn.sock = raw
+        finally:
+            with self.busy_lock:
+                self.busy -= 1
+                if self.retire and self.busy == 0 and self.alive:
+                    self.log.info("Worker retiring after a big request (a fresh one is forked).")
+                    self.alive = False  # as gunicorn's max_requests: the loop stops gracefully
+
+    def _read_large_body(self, req, conn):
+        """Read the body before the app; None when read, else the connection's fate (False:
+        close) after answering 401, 408, 413 or 503 here."""
+        answer = None
+        if not self._has_credentials(req):
+            answer = http_error(401, "Unauthorized", "Log in first.",
+                                [{"field": "body", "reason": "a large body needs credentials"}])
+        elif not self.uploads.acquire(blocking=False):
+            answer = http_error(503, "Service Unavailable", f"This server process is receiving "
+                                f"{UPLOADS} large uploads already; try again in a few seconds.",
+                                [{"field": "body", "reason": "busy"}])
+        else:
+            try:
+                req.body = ReadBody(read_large_body(req, conn, self._limit()))
+                return None
+            except (RequestTimeout, BodyTooLarge) as e:
+                self.log.info("%s for %s %s", e.status, req.method, req.path)
+                answer = http_error(e.status, "Request Timeout" if e.status == 408 else
+                                    "Content Too Large", e.message, e.details)
+            finally:
+                self.uploads.release()
+        try:
+            conn.sock.sendall(answer)
+        except OSError:
+            pass
+        return False
+
+    def _has_credentials(self, req) -> bool:
+        """A Bearer token or a session cookie is there (checked for real by the app): an
+        anonymous client cannot make the server hold a large body."""
+        cookie = getattr(self.wsgi, "config", {}).get("SESSION_COOKIE_NAME", "session")
+        for name, value in req.headers:
+            if name == "AUTHORIZATION" or (name == "COOKIE" and cookie + "=" in value):
+                return True
+        return False
+
+    def _limit(self) -> int | None:
+        return getattr(self.wsgi, "config", {}).get("MAX_CONTENT_LENGTH")
 
     def _body_still_on_the_wire(self, req) -> bool:
         reader = getattr(req.body, "reader", None)
@@ -359,5 +522,5 @@ class ArrivalWorker(ThreadWorker):
         length = reader.length if isinstance(reader, LengthReader) else 0
         if not length or length <= LOOP_BODY_LIMIT:
             return False  # none, or read by the event loop
-        limit = getattr(self.wsgi, "config", {}).get("MAX_CONTENT_LENGTH")
+        limit = self._limit()
         return not limit or length <= limit  # a larger one: the app answers 413 unread

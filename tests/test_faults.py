@@ -551,3 +551,109 @@ def test_postgres_disk_full_answers_507_and_health_says_so_from_every_worker(
         app.extensions["annotator.db"].dispose()
     assert stored_history(h, doc.id, alice.id)[0] == acked[-1] == len(acked)
     app.extensions["annotator.db"].dispose()
+
+
+def worker_pids(server) -> set[int]:
+    pid = server.proc.pid
+    out = set()
+    for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            if b"tokenize_job" not in Path(f"/proc/{c}/cmdline").read_bytes():
+                out.add(int(c))
+        except OSError:
+            pass
+    return out
+
+
+def test_requests_that_break_framing_are_refused_and_no_worker_dies(served):
+    """A Content-Length of 5,000 digits made the loop's int() raise and killed the worker."""
+    server, _h, token, docs = served
+    before = worker_pids(server)
+    for head in (b"Content-Length: " + b"1" * 5000, b"Content-Length: 12abc",
+                 b"Content-Length: 5\r\nContent-Length: 6"):
+        raw = raw_exchange(server.port, b"POST /api/v1/health HTTP/1.1\r\nHost: t\r\n" + head
+                           + b"\r\n\r\nhello")
+        status, headers, body = split_response(raw)
+        assert status == 400, raw[:300]
+        error_shape(status, headers, body)
+    assert http(server.port, "GET", "/api/v1/health")[0] == 200
+    assert worker_pids(server) == before
+
+
+def test_large_bodies_need_credentials_a_limit_and_a_free_upload_slot(served):
+    """Bodies the loop does not read are read whole before the app: never for an anonymous
+    client (401 unread), never past MAX_UPLOAD_MB even when chunked (413), at most UPLOADS at
+    once per worker (503 with the error shape); meanwhile everyone else is served."""
+    from annotator.worker import UPLOADS
+
+    server, _h, token, docs = served
+    anon = raw_exchange(server.port, b"POST /api/v1/projects/1/documents HTTP/1.1\r\nHost: t\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n" + b"4\r\nabcd\r\n" * 3)
+    status, headers, body = split_response(anon)
+    assert status == 401
+    error_shape(status, headers, body)
+    # a chunked body past the limit (256 MiB by default): refused once the limit is passed,
+    # without holding it all (sent as fast as loopback goes, a few seconds)
+    limit = 256 << 20
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall(f"POST /api/v1/projects/1/documents HTTP/1.1\r\nHost: t\r\nAuthorization: "
+                  f"Bearer {token}\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
+        chunk = b"%x\r\n" % (1 << 20) + b"x" * (1 << 20) + b"\r\n"
+        try:
+            for _ in range((limit >> 20) + 8):
+                s.sendall(chunk)
+        except OSError:
+            pass
+        s.settimeout(10)
+        got = b""
+        try:
+            while part := s.recv(65536):
+                got += part
+        except OSError:
+            pass
+    status, headers, body = split_response(got)
+    assert status == 413, got[:300]
+    error_shape(status, headers, body)
+    # more slow uploads than a worker reads at once: the rest get 503 at once
+    with Misbehaving(server.port, token, idle=0, slow=0, slow_large=2 * (UPLOADS + 1)) as bad:
+        t0 = time.monotonic()
+        status, _hd, raw = http(server.port, "GET", f"/api/v1/documents/{docs[0].id}", token,
+                                timeout=5)
+        assert status == 200 and time.monotonic() - t0 < 5
+        deadline = time.monotonic() + REQUEST_TIMEOUT + 8
+        while len(bad.answers) < 2 * (UPLOADS + 1) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        codes = sorted(split_response(raw)[0] for _k, _t, raw in bad.answers)
+    assert codes.count(503) >= 2 and set(codes) <= {408, 503}, codes
+
+
+def test_a_client_that_does_not_read_its_answers_does_not_stall_the_others(served):
+    """Answers queued for clients that never read them: the writer gives up its slot while it
+    waits (and at most SEND_TIMEOUT), so the worker keeps serving."""
+    server, _h, token, docs = served
+    socks = []
+    try:
+        for _ in range(4):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(b"GET /static/js/annotate.js HTTP/1.1\r\nHost: t\r\n\r\n" * 300)
+            socks.append(s)
+        time.sleep(1.0)
+        for _ in range(10):
+            t0 = time.monotonic()
+            status, _hd, _raw = http(server.port, "GET", f"/api/v1/documents/{docs[0].id}", token,
+                                     timeout=5)
+            assert status == 200 and time.monotonic() - t0 < 5
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_only_a_big_request_that_succeeded_retires_a_worker(served):
+    """An anonymous export (401) retired the worker as a real export does."""
+    server, _h, _token, _docs = served
+    before = worker_pids(server)
+    for _ in range(3):
+        assert http(server.port, "GET", "/api/v1/projects/1/export?format=jsonl")[0] == 401
+    time.sleep(1.5)
+    assert worker_pids(server) == before
