@@ -81,11 +81,17 @@ def test_review_suggestions_by_keyboard(page, live, assisted):
     page.keyboard.press("y")  # accept as it is; the next one is focused
     wait_saved(page)
     assert [(s["start"], s["end"], s["label"]) for s in saved(doc.id)] == [(g["start"], g["end"], g["label"])]
+    assert saved(doc.id)[0]["origin"] == {"source": offered[0]["source"],
+                                          "version": offered[0]["version"], "edited": False}
     second = focused(page)
     assert second == {k: offered[1][k] for k in ("start", "end", "label")}
 
-    page.keyboard.press("x")  # reject: gone from the page, nothing saved
+    page.keyboard.press("x")  # reject: gone from the page, nothing saved, and the server knows
     assert sug_count(page) == len(offered) - 2
+    page.wait_for_function("""async (k) => { const r = await fetch('/api/v1/documents/' + k[0] +
+        '/suggestions', {headers: {Accept: 'application/json'}}); const b = await r.json();
+        return !b.items.some(g => g.start === k[1] && g.end === k[2] && g.label === k[3]); }""",
+                           arg=[doc.id, second["start"], second["end"], second["label"]])
     third = focused(page)
     assert third == {k: offered[2][k] for k in ("start", "end", "label")}
 
@@ -93,6 +99,8 @@ def test_review_suggestions_by_keyboard(page, live, assisted):
     wait_saved(page)
     got = {(s["start"], s["end"], s["label"]) for s in saved(doc.id)}
     assert got == {(g["start"], g["end"], g["label"]), (third["start"], third["end"], "PERSON")}
+    relabelled = next(s for s in saved(doc.id) if s["start"] == third["start"])
+    assert relabelled["origin"]["edited"] is (third["label"] != "PERSON")
     assert (second["start"], second["end"], second["label"]) not in got
 
     page.keyboard.press("j")
