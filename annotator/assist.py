@@ -10,6 +10,8 @@ occurrences", entries of the dictionary.
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import JSON, DateTime
 
 from .annotations import annotation_state, labels_for
@@ -17,7 +19,7 @@ from .fastsql import Statement, connection_of
 from .models import Document, User
 from .patterns import match, version_of
 from .spans import ENTITY
-from .suggest import Taken, dictionary_entries, suggest
+from .suggest import Taken, dictionary_entries, prefixes_of, suggest
 
 # (surface, label, count) of every span of a submitted annotation in the project; substr counts
 # characters on SQLite and PostgreSQL alike, i.e. code points, as our offsets do.
@@ -47,20 +49,48 @@ def suggestions_for(reader, doc: Document, user: User) -> dict:
     entity_labels = {name for name, spec in specs.items() if spec.kind == ENTITY
                      and not any(a.get("required") for a in spec.attributes.values())}
     mine = annotation_state(conn, doc, user)["spans"]
-    rows = [(surface, label, n) for surface, label, n in
-            _ACCEPTED.all(conn, {"p": doc.project_id, "kind": ENTITY})]
-    rows += [(doc.text[sp["start"]:sp["end"]], sp["label"], 1) for sp in mine
-             if sp["label"] in entity_labels]
+    rows, entries, prefixes = _project_dictionary(conn, doc.project_id, tuple(sorted(specs)))
+    own = [(doc.text[sp["start"]:sp["end"]], sp["label"], 1) for sp in mine
+           if sp["label"] in entity_labels]
+    if own:  # "label all occurrences": what the caller drew here counts too
+        entries = dictionary_entries(rows + own)
+        prefixes = prefixes | prefixes_of(surface for surface, _l, _n in own)
     taken = [Taken(sp["start"], sp["end"], sp["label"], sp["label"] in entity_labels)
              for sp in mine]
     settings = _SETTINGS.first(conn, {"p": doc.project_id})[0] or {}
     patterns = settings.get("patterns") or []
     found = match(doc.text, doc.tokens, patterns) if patterns else []
     rejected = {tuple(r) for r in _REJECTED.all(conn, {"d": doc.id, "u": user.id})}
-    items = suggest(doc.text, doc.tokens, dictionary_entries(rows), taken, entity_labels,
+    items = suggest(doc.text, doc.tokens, entries, taken, entity_labels,
                     pattern_matches=found, patterns_version=version_of(patterns) if patterns else "",
-                    rejected=rejected)
+                    rejected=rejected, prefixes=prefixes)
     return {"items": items, "pending": False}
+
+
+# What people accepted in a project changes only when an annotation is submitted (or a
+# submitted one saved again): the dictionary is kept per process until then. Measured with
+# 2,000 accepted spans: the query 10 ms, building the entries and their prefixes 5 ms, against
+# ~1 ms for the key that says whether they are still current.
+_STATE_OF_SUBMITTED = Statement(
+    "SELECT COUNT(*), MAX(a.updated_at) FROM annotations a JOIN documents d "
+    "ON d.id = a.document_id WHERE d.project_id = :p AND a.status = 'submitted'")
+_dictionaries: dict[int, tuple] = {}
+_dictionaries_lock = threading.Lock()
+
+
+def _project_dictionary(conn, project_id: int, labels: tuple) -> tuple[list, dict, set]:
+    key = (tuple(_STATE_OF_SUBMITTED.first(conn, {"p": project_id})), labels)
+    cached = _dictionaries.get(project_id)
+    if cached is not None and cached[0] == key:
+        return cached[1:]
+    rows = [tuple(r) for r in _ACCEPTED.all(conn, {"p": project_id, "kind": ENTITY})]
+    entries = dictionary_entries(rows)
+    value = (key, rows, entries, prefixes_of(entries))
+    with _dictionaries_lock:
+        if len(_dictionaries) > 64:
+            _dictionaries.clear()
+        _dictionaries[project_id] = value
+    return value[1:]
 
 
 REJECTION_FIELDS = {"start": (int,), "end": (int,), "label": (str,), "source": (str,),

@@ -69,27 +69,72 @@ class Boundaries:
 def dictionary_entries(accepted: list[tuple[str, str, int]]) -> dict[str, tuple[str, float]]:
     """(surface, label, count) rows -> {surface: (label, share)}: the label most often given to
     that exact text (ties: the alphabetically first, so the answer is stable)."""
-    by_surface: dict[str, Counter] = {}
+    best: dict[str, tuple[int, str]] = {}
+    total: dict[str, int] = {}
     for surface, label, count in accepted:
-        if surface and surface == surface.strip():
-            by_surface.setdefault(surface, Counter())[label] += count
-    out = {}
-    for surface, counts in by_surface.items():
-        label, n = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        out[surface] = (label, n / sum(counts.values()))
+        if not surface or surface != surface.strip():
+            continue
+        total[surface] = total.get(surface, 0) + count
+        seen = best.get(surface)
+        if seen is None or count > seen[0] or (count == seen[0] and label < seen[1]):
+            best[surface] = (count, label)
+    # a (surface, label) pair may come in several rows: add them up first where it matters
+    if len(best) != len(accepted):
+        sums: dict[tuple[str, str], int] = {}
+        for surface, label, count in accepted:
+            if surface in best:
+                sums[(surface, label)] = sums.get((surface, label), 0) + count
+        best = {}
+        for (surface, label), count in sums.items():
+            seen = best.get(surface)
+            if seen is None or count > seen[0] or (count == seen[0] and label < seen[1]):
+                best[surface] = (count, label)
+    return {surface: (label, count / total[surface]) for surface, (count, label) in best.items()}
+
+
+def prefixes_of(entries) -> set[str]:
+    """Every beginning of every entry's text: the token walk stops as soon as what it has read
+    begins no entry."""
+    out = set()
+    for surface in entries:
+        for i in range(1, len(surface) + 1):
+            out.add(surface[:i])
     return out
 
 
 def dictionary_candidates(text: str, bounds: Boundaries, entries: dict[str, tuple[str, float]],
-                          version: str = "") -> list[dict]:
+                          version: str = "", tokens: list | None = None,
+                          prefixes: set[str] | None = None) -> list[dict]:
+    """Every place an entry's text stands on token boundaries. With ``tokens``, walks the
+    token boundaries and looks each candidate text up, stopping where what it read begins no
+    entry (``prefixes``, from ``prefixes_of``; cost about one look-up per token, whatever the
+    dictionary's size); else searches the text for each entry."""
+    if not entries:
+        return []
     out = []
-    for surface, (label, share) in entries.items():
-        i = text.find(surface)
-        while i >= 0:
-            j = i + len(surface)
-            if bounds.fits(i, j):
-                out.append(_suggestion(i, j, label, DICTIONARY, share, version))
-            i = text.find(surface, i + 1)
+    if tokens is None:
+        for surface, (label, share) in entries.items():
+            i = text.find(surface)
+            while i >= 0:
+                j = i + len(surface)
+                if bounds.fits(i, j):
+                    out.append(_suggestion(i, j, label, DICTIONARY, share, version))
+                i = text.find(surface, i + 1)
+        return out
+    longest = max(map(len, entries))
+    n = len(tokens)
+    for a in range(n):
+        start = tokens[a][0]
+        for b in range(a, n):
+            end = tokens[b][1]
+            if end - start > longest:
+                break
+            piece = text[start:end]
+            hit = entries.get(piece)
+            if hit is not None:
+                out.append(_suggestion(start, end, hit[0], DICTIONARY, hit[1], version))
+            if prefixes is not None and piece not in prefixes:
+                break
     return out
 
 
@@ -137,13 +182,14 @@ def _overlaps(intervals: list[tuple[int, int]], start: int, end: int) -> bool:
 def suggest(text: str, tokens: list, entries: dict[str, tuple[str, float]], taken: list[Taken],
             labels: set[str], *, money_label: str | None = "MONEY", dictionary_version: str = "",
             rejected: set | None = None, pattern_matches: list[tuple[int, int, str]] = (),
-            patterns_version: str = "") -> list[dict]:
+            patterns_version: str = "", prefixes: set[str] | None = None) -> list[dict]:
     """Every suggestion for one person on one document (see the module's docstring).
     ``labels``: the entity labels of the project; other labels are never suggested.
     ``pattern_matches``: (start, end, label) found by the project's own patterns
     (patterns.py)."""
     bounds = Boundaries(tokens)
-    cands = [c for c in dictionary_candidates(text, bounds, entries, dictionary_version)
+    cands = [c for c in dictionary_candidates(text, bounds, entries, dictionary_version,
+                                              tokens=sorted(tokens), prefixes=prefixes)
              if c["label"] in labels]
     if money_label and money_label in labels:
         cands += money_candidates(text, bounds, money_label)

@@ -100,6 +100,7 @@ class Misbehaving:
                         try:
                             got = s.recv(4096)
                             self._note(got.split(b" ", 2)[1].decode() if got else "closed by the server")
+                            self.stopped.wait(1.0)  # a client answered waits a moment to retry
                             break
                         except TimeoutError:
                             pass

@@ -198,3 +198,27 @@ def test_a_rejected_suggestion_is_not_offered_to_that_person_again(assisted, h):
     status, body = eve.post(f"/api/v1/documents/{b.id}/suggestions/rejections",
                             {k: first[k] for k in ("start", "end", "label", "source")})
     assert status == 404
+
+
+def test_walking_the_tokens_finds_what_searching_the_text_finds():
+    """The dictionary is matched by walking token boundaries (fast whatever its size); it must
+    find exactly what a search of the text for every entry finds."""
+    import random
+
+    from annotator.suggest import Boundaries, dictionary_candidates
+
+    rng = random.Random(7)
+    vocab = ["메타", "는", "스케일", "AI", "알렉산드르", "왕", "이", "Meta", "Labs", ",", "가"]
+    words = [rng.choice(vocab) for _ in range(400)]
+    text = " ".join(words)
+    tokens, i = [], 0
+    for w in words:
+        tokens.append([i, i + len(w)])
+        i += len(w) + 1
+    entries = {"메타": ("ORG", 1.0), "스케일 AI": ("ORG", 1.0), "알렉산드르 왕": ("PERSON", 0.8),
+               "Meta Labs": ("ORG", 1.0), "왕": ("PERSON", 0.6), "없는말": ("ORG", 1.0)}
+    b = Boundaries(tokens)
+    walk = dictionary_candidates(text, b, entries, tokens=tokens)
+    search = dictionary_candidates(text, b, entries)
+    key = lambda c: (c["start"], c["end"], c["label"])  # noqa: E731
+    assert sorted(map(key, walk)) == sorted(map(key, search)) and len(walk) > 50
