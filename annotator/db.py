@@ -150,12 +150,22 @@ def current_revision(url: str) -> str | None:
         engine.dispose()
 
 
-def migrate(url: str) -> None:
+def migrate(url: str, *, maintenance_held: bool = False) -> None:
     """Bring the schema to the newest version (Alembic), creating the database if needed.
 
-    A database already at the newest version is left alone without importing Alembic.
+    A database already at the newest version is left alone without importing Alembic (and
+    without asking anyone: servers start so). Changing the schema is maintenance: refused
+    while any process of ours has the SQLite database open (inuse.py), unless the caller
+    already holds it exclusively (``maintenance_held``: restore).
     """
     if current_revision(url) == head_revision():
+        return
+    if not maintenance_held:
+        from .inuse import exclusive
+
+        # Processes migrating at once (servers starting together) take turns in there.
+        with exclusive(url, f"Upgrading the schema to {head_revision()}"):
+            migrate(url, maintenance_held=True)
         return
     from alembic import command
     from alembic.config import Config

@@ -15,6 +15,9 @@ lock and scans. A scan always starts after the kick that started its job, so no 
 is missed.
 
 ``annotator tokenize [PROJECT]`` runs the same job in the foreground.
+
+A job holds the database open (inuse.py) while it scans, so that a restore or a schema
+upgrade is refused meanwhile, and it does not start while one of them runs.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import subprocess
 import sys
 import threading
 import time
+
+from .errors import AnnotatorError
 
 BATCH = 16  # documents per write transaction: the write lock is held ~1 ms at a time
 
@@ -60,7 +65,10 @@ def run_job(url: str, data_dir: str, project_id: int | None = None, wait: bool =
     run_fd = _flock(run_path, blocking=True)
     os.close(wait_fd)  # releases the waiting lock: the next kick may queue behind us
     try:
-        return _scan(url, project_id)
+        from .inuse import holding
+
+        with holding(url, "`annotator tokenize`"):
+            return _scan(url, project_id)
     finally:
         os.close(run_fd)
 
@@ -130,7 +138,11 @@ def kick(url: str, data_dir: str, min_interval: float = 0.0) -> None:
 
 def main(argv: list[str]) -> int:
     url, data_dir = argv[0], argv[1]
-    run_job(url, data_dir, wait=False)
+    try:
+        run_job(url, data_dir, wait=False)
+    except AnnotatorError as e:  # maintenance holds the database: the next kick comes after
+        print(f"annotator: background tokenizing did not start: {e.message}", file=sys.stderr,
+              flush=True)
     return 0
 
 
