@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 
 from .errors import Forbidden, NotFound
 from .checkpoint import ensure_checkpointer
+from .config import env_setting
 from .fastsql import RawConnection, Statement, connection_of
 from .models import Annotation, Document, Project, ProjectMember, User
 from .writelock import connection_factory
@@ -73,6 +74,7 @@ def make_engine(url: str, *, immediate: bool = False, busy_ms: int = 30000,
             connect_args["factory"] = connection_factory(os.path.abspath(db_path), busy_ms / 1000)
     engine = create_engine(url, connect_args=connect_args, json_serializer=json_dumps,
                            json_deserializer=json_loads)
+    max_pages = env_setting("SQLITE_MAX_PAGES")  # a full database on purpose (tests, quotas)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record):
@@ -82,6 +84,8 @@ def make_engine(url: str, *, immediate: bool = False, busy_ms: int = 30000,
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cur.execute("PRAGMA synchronous=NORMAL")  # durable in WAL across process crashes
+        if max_pages:
+            cur.execute(f"PRAGMA max_page_count={int(max_pages)}")
         if background_checkpoint and db_path:
             cur.execute("PRAGMA wal_autocheckpoint=0")
             ensure_checkpointer(os.path.abspath(db_path))
