@@ -28,8 +28,8 @@ SETTINGS: dict[str, tuple[object, type, str]] = {
     "LOGIN_WINDOW_MINUTES": (5, int, "The window the failed log-ins are counted over."),
     "BACKGROUND_TOKENIZE": (True, bool, "Under `annotator serve`, tokenize imported documents in a "
                             "background process."),
-    "SQLITE_MAX_PAGES": (0, int, "Cap an SQLite database at this many pages (PRAGMA max_page_count; "
-                         "unset: no cap). Read from the environment by every process."),
+    "SQLITE_MAX_PAGES": (0, int, ("Cap an SQLite database at this many pages (PRAGMA "
+                                  "max_page_count; unset: no cap). Read from the environment.")),
 }
 PREFIX = "ANNOTATOR_"
 

@@ -43,9 +43,10 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .errors import AnnotatorError
+from .faults import DISK_FULL, kind
 
 BATCH = 16  # documents per write transaction: the write lock is held ~1 ms at a time
 FIRST_RETRY_S, MAX_RETRY_S = 2.0, 60.0  # a paused job's waits between tries
@@ -53,6 +54,9 @@ POLL_S = 0.5  # how often a paused job looks at the volume's free space
 SPACE_RETURNED = 1 << 20  # bytes more free than at the failure: try again at once
 STATUS_BYTES = 512
 SHM = "/dev/shm"
+# why a job is paused (faults.kind), and what ends the pause
+WHY = {DISK_FULL: ("the database's disk is full", "space is freed")}
+UNREACHABLE = ("the database cannot be reached", "it can be reached again")
 
 
 def _key(url: str) -> str:
@@ -100,11 +104,8 @@ def paused(url: str, data_dir: str) -> dict | None:
         return None
     if not isinstance(found, dict) or found.get("state") != "paused" or not _job_runs(url, data_dir):
         return None
-    from .faults import DISK_FULL
-
     reason, since = found.get("reason"), str(found.get("since"))
-    why, until = (("the database's disk is full", "space is freed") if reason == DISK_FULL
-                  else ("the database cannot be reached", "it can be reached again"))
+    why, until = WHY.get(reason, UNREACHABLE)
     return {"reason": reason, "since": since,
             "message": f"Background tokenizing is paused: {why} (since {since[11:16]} UTC). "
                        f"It resumes by itself when {until}."}
@@ -184,18 +185,15 @@ class _Pause:
             return None
         return st.f_bavail * st.f_frsize
 
-    def wait(self, kind: str) -> None:
+    def wait(self, reason: str) -> None:
         """Say so (once), then wait until it is time to try again."""
-        from .faults import DISK_FULL
-
         if self.since is None:
-            self.since = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            self.since = datetime.now(UTC).isoformat(timespec="seconds")
             self.delay = FIRST_RETRY_S
-            why = ("the database's disk is full" if kind == DISK_FULL
-                   else "the database cannot be reached")
+            why, until = WHY.get(reason, UNREACHABLE)
             print(f"annotator: background tokenizing paused: {why}; it resumes by itself "
-                  f"when that changes.", file=sys.stderr, flush=True)
-            _write_status(self.status, state="paused", reason=kind, since=self.since,
+                  f"when {until}.", file=sys.stderr, flush=True)
+            _write_status(self.status, state="paused", reason=reason, since=self.since,
                           pid=os.getpid())
         else:
             self.delay = min(self.delay * 2, MAX_RETRY_S)
@@ -220,7 +218,6 @@ def _scan(url: str, project_id: int | None, pause: _Pause) -> int:
 
     from . import nlp
     from .db import Database
-    from .faults import kind
     from .fastsql import Statement
     from .tokens import words_in
 
@@ -248,7 +245,7 @@ def _scan(url: str, project_id: int | None, pause: _Pause) -> int:
                 with db.session() as s:
                     store.many(s.connection(), out)
                     s.commit()
-            except Exception as e:  # noqa: BLE001  (a full disk or a lost database: wait)
+            except Exception as e:  # a full disk or a lost database: wait; else raise
                 k = kind(e)
                 if k is None:
                     raise

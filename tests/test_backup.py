@@ -11,12 +11,12 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 
 import pytest
 from click.testing import CliRunner
 from conftest import PG_URL
+from test_worker_retire import wait_for
 
 from annotator.cli import main
 from annotator.db import Database, head_revision, migrate
@@ -233,16 +233,6 @@ def writes_held(path):
         conn.execute("ROLLBACK")
     finally:
         conn.close()
-
-
-def wait_for(predicate, what: str, timeout: float = DEADLINE_S):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def cli_proc(tmp_path, *args) -> subprocess.Popen:

@@ -17,8 +17,9 @@ import sys
 
 import pytest
 from conftest import PG_URL
-from test_backup import DEADLINE_S, make_docs, rows, tokens_fit_their_texts, wait_for
+from test_backup import DEADLINE_S, make_docs, rows, tokens_fit_their_texts
 from test_durability import Client, Server, cli_env
+from test_worker_retire import wait_for
 
 pytestmark = pytest.mark.skipif(bool(PG_URL), reason="fills an SQLite database (a file on a "
                                 "tmpfs, or its page cap)")
@@ -99,7 +100,7 @@ def small_tmpfs(tmp_path):
     where = tmp_path / "small"
     where.mkdir()
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(where)],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, check=False)
     if r.returncode:
         pytest.skip(f"mounting a tmpfs is not permitted here ({r.stderr.strip()}); the "
                     f"page-cap test shows the same without root")
