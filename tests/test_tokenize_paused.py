@@ -50,7 +50,7 @@ def stored(path) -> int:
 
 def test_a_job_on_a_capped_database_pauses_shows_it_and_resumes_when_pages_are_freed(
         app, h, tmp_path):
-    lead = h.user("lena", "lead")
+    lead, ann = h.user("lena", "lead"), h.user("ann")
     p = h.project("P", language="en")
     h.docs(p, [{"text": t} for t in TEXTS])
     path = app.config["DATABASE_URL"].removeprefix("sqlite:///")
@@ -78,6 +78,7 @@ def test_a_job_on_a_capped_database_pauses_shows_it_and_resumes_when_pages_are_f
         page = client.get(f"/projects/{p.id}").get_data(as_text=True)
         assert 'data-testid="background-paused"' in page
         assert "It resumes by itself when space is freed." in page
+        assert h.api(ann).get("/api/v1/background")[0] == 403  # the lead's business
         assert stored(path) < len(TEXTS) and tokens_fit_their_texts(path)
 
         conn = sqlite3.connect(path, isolation_level=None)  # the operator frees space
