@@ -16,7 +16,7 @@ from .projects import project_from_body, project_json, project_labels
 from .routing import check_can_read
 from .security import render_markdown
 from .tokens import add_words, ensure_tokens, set_words, word_list
-from .tokenize_job import in_background, kick_for_app
+from .tokenize_job import in_background, kick_for_app, paused
 from .users import get_user
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -97,6 +97,14 @@ def get_project(pid: int):
     out["guidelines_html"] = render_markdown(p.guidelines)
     out["progress"] = progress(s, p, g.user)
     return out
+
+
+@bp.get("/background")
+def background():
+    """What background work is doing about the database: a paused tokenizing job says why."""
+    db.require_lead(g.user)
+    found = paused(current_app.config["DATABASE_URL"], current_app.config["DATA_DIR"])
+    return {"tokenizing": {"paused": found is not None, **(found or {})}}
 
 
 @bp.post("/projects/<int:pid>/documents")

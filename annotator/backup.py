@@ -9,9 +9,10 @@ PATH: PATH is either untouched or a complete, checked backup. An existing PATH i
 unless ``force``.
 
 restore: the file must be an annotator database (SQLite header, integrity_check ``ok``, a
-schema revision this version of annotator knows). It is refused while a server runs on the
-target (``annotator serve`` holds a shared lock on ``TARGET.lock``; restore needs it
-exclusively, so no server can start half-way either). A target that already exists is
+schema revision this version of annotator knows). It is refused while any process of ours
+has the target open (a server, a background tokenizing job, a command), naming them:
+they hold a shared lock on ``TARGET.lock`` and restore needs it exclusively, so none can
+start half-way either (inuse.py). A target that already exists is
 replaced only when confirmed (``--yes``), after a safety copy ``TARGET.pre-restore-<time>``.
 The copy into an existing target goes through the backup API as one write transaction, so
 any other reader sees the old database or the restored one, never a mix; a new target is
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 
 from .db import head_revision, is_sqlite, known_revisions, migrate
 from .errors import AnnotatorError
+from .inuse import exclusive
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_MS = 30000
@@ -157,33 +158,6 @@ def backup(url: str, dest: str | os.PathLike, *, force: bool = False) -> dict:
             "revision": revision}
 
 
-def lock_path(db_file: Path) -> Path:
-    return db_file.with_name(db_file.name + ".lock")
-
-
-@contextmanager
-def _flock(url: str, exclusive: bool, busy_message: str):
-    if not is_sqlite(url):
-        yield
-        return
-    import fcntl
-
-    path = lock_path(sqlite_path(url, "lock"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        try:
-            fcntl.flock(f, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise AnnotatorError(busy_message) from None
-        yield
-
-
-def serving(url: str):
-    """Held (shared) by a running server, so that restore can tell that one is running."""
-    return _flock(url, False, f"{url} is being restored right now; start the server when "
-                              f"`annotator restore` has finished.")
-
-
 def restore(url: str, src: str | os.PathLike, *, confirm: bool = False) -> dict:
     """Replace the database behind ``url`` by the backup ``src``; see the module docstring."""
     target = sqlite_path(url, "restore")
@@ -191,10 +165,8 @@ def restore(url: str, src: str | os.PathLike, *, confirm: bool = False) -> dict:
     revision = check_file(src)
     if target.exists() and target.samefile(src):
         raise AnnotatorError(f"{src} is the database itself; nothing to restore.")
-    busy = (f"A server is running on {target} (it holds {lock_path(target).name}); "
-            f"stop it before restoring, then start it again.")
     safety = None
-    with _flock(url, True, busy):
+    with exclusive(url, "annotator restore"):
         if target.exists():
             if not confirm:
                 raise AnnotatorError(
@@ -214,7 +186,7 @@ def restore(url: str, src: str | os.PathLike, *, confirm: bool = False) -> dict:
                 _rename_into_place(tmp, target)
             finally:
                 tmp.unlink(missing_ok=True)
-        migrate(url)
+        migrate(url, maintenance_held=True)
     return {"path": str(target), "from": str(src), "revision": revision, "now": head_revision(),
             "safety_copy": str(safety) if safety else None}
 

@@ -27,18 +27,21 @@ class AppContext:
 
     @contextmanager
     def session(self):
-        """A write session on a migrated database; commits on success."""
+        """A write session on a migrated database; commits on success. The database counts
+        as open meanwhile (inuse.py): a restore is refused until the command has finished."""
         from .db import Database, migrate
+        from .inuse import holding
 
         url = self.config()["DATABASE_URL"]
         migrate(url)
-        database = Database(url)
-        try:
-            with database.session() as s:
-                yield s
-                s.commit()
-        finally:
-            database.dispose()
+        with holding(url, "the command"):
+            database = Database(url)
+            try:
+                with database.session() as s:
+                    yield s
+                    s.commit()
+            finally:
+                database.dispose()
 
 
 def _db_url(value: str | None) -> str | None:

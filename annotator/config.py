@@ -30,6 +30,8 @@ SETTINGS: dict[str, tuple[object, type, str]] = {
                         "its first byte (then 408); a larger body must also average 64 KiB/s."),
     "BACKGROUND_TOKENIZE": (True, bool, "Under `annotator serve`, tokenize imported documents in a "
                             "background process."),
+    "SQLITE_MAX_PAGES": (0, int, ("Cap an SQLite database at this many pages (PRAGMA "
+                                  "max_page_count; unset: no cap). Read from the environment.")),
 }
 PREFIX = "ANNOTATOR_"
 
@@ -50,6 +52,13 @@ def _parse(key: str, raw: str, typ: type):
     else:
         return raw
     raise AnnotatorError(f"{PREFIX}{key}={raw!r} is not a valid {'positive whole number' if typ is int else 'yes/no'}.")
+
+
+def env_setting(key: str):
+    """One setting from the environment alone, for code below the app (database engines)."""
+    default, typ, _d = SETTINGS[key]
+    raw = os.environ.get(PREFIX + key)
+    return default if raw is None else _parse(key, raw, typ)
 
 
 def secret_from_file(data_dir: str) -> str:

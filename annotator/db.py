@@ -23,6 +23,7 @@ from sqlmodel import Session, select
 
 from .errors import Forbidden, NotFound
 from .checkpoint import ensure_checkpointer
+from .config import env_setting
 from .fastsql import RawConnection, Statement, connection_of
 from .models import Annotation, Document, Project, ProjectMember, User
 from .writelock import connection_factory
@@ -75,6 +76,7 @@ def make_engine(url: str, *, immediate: bool = False, busy_ms: int = 30000,
             connect_args["factory"] = connection_factory(os.path.abspath(db_path), busy_ms / 1000)
     engine = create_engine(url, connect_args=connect_args, json_serializer=json_dumps,
                            json_deserializer=json_loads)
+    max_pages = env_setting("SQLITE_MAX_PAGES")  # a full database on purpose (tests, quotas)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record):
@@ -84,6 +86,8 @@ def make_engine(url: str, *, immediate: bool = False, busy_ms: int = 30000,
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cur.execute("PRAGMA synchronous=NORMAL")  # durable in WAL across process crashes
+        if max_pages:
+            cur.execute(f"PRAGMA max_page_count={int(max_pages)}")
         if background_checkpoint and db_path:
             cur.execute("PRAGMA wal_autocheckpoint=0")
             ensure_checkpointer(os.path.abspath(db_path))
@@ -152,12 +156,22 @@ def current_revision(url: str) -> str | None:
         engine.dispose()
 
 
-def migrate(url: str) -> None:
+def migrate(url: str, *, maintenance_held: bool = False) -> None:
     """Bring the schema to the newest version (Alembic), creating the database if needed.
 
-    A database already at the newest version is left alone without importing Alembic.
+    A database already at the newest version is left alone without importing Alembic (and
+    without asking anyone: servers start so). Changing the schema is maintenance: refused
+    while any process of ours has the SQLite database open (inuse.py), unless the caller
+    already holds it exclusively (``maintenance_held``: restore).
     """
     if current_revision(url) == head_revision():
+        return
+    if not maintenance_held:
+        from .inuse import exclusive
+
+        # Processes migrating at once (servers starting together) take turns in there.
+        with exclusive(url, f"Upgrading the schema to {head_revision()}"):
+            migrate(url, maintenance_held=True)
         return
     from alembic import command
     from alembic.config import Config

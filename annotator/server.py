@@ -195,10 +195,11 @@ def run(host: str, port: int, workers: int, overrides: dict | None = None,
             return app
 
     from . import worker
-    from .backup import serving
     from .config import load_config
+    from .inuse import holding
 
     worker.REQUEST_TIMEOUT = float(load_config(overrides)["REQUEST_TIMEOUT"])  # forked with it
-    # Held for as long as the server (master and workers) runs: `annotator restore` checks it.
-    with serving(load_config(overrides)["DATABASE_URL"]):
+    # Held for as long as the server (master and workers) runs: maintenance (restore, a
+    # schema upgrade) is refused meanwhile, and a server cannot start during it (inuse.py).
+    with holding(load_config(overrides)["DATABASE_URL"], "annotator serve"):
         _Server().run()

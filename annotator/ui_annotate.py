@@ -21,7 +21,7 @@ from .importing import import_records, read_files
 from .members import members
 from .models import Annotation, Document, User
 from .projects import project_labels
-from .tokenize_job import kick_for_app
+from .tokenize_job import kick_for_app, paused
 
 bp = Blueprint("annotate", __name__)
 
@@ -75,9 +75,11 @@ def _project_page(project, *, message=None, error=None, details=None, status=200
     s = db.session()
     total = s.execute(select(func.count()).select_from(Document)
                       .where(Document.project_id == project.id)).scalar_one()
+    conf = current_app.config
     return render_template("project.html", project=project, labels=project_labels(s, project.id),
                            total=total, users=_user_progress(s, project), message=message,
-                           error=error, details=details or []), status
+                           error=error, details=details or [],
+                           paused=paused(conf["DATABASE_URL"], conf["DATA_DIR"])), status
 
 
 @bp.get("/projects/<int:pid>")

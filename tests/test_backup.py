@@ -7,14 +7,20 @@ test_durability.py.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
+from contextlib import contextmanager
 
 import pytest
 from click.testing import CliRunner
+from conftest import PG_URL
+from test_worker_retire import wait_for
 
-from annotator.backup import serving
 from annotator.cli import main
 from annotator.db import Database, head_revision, migrate
+from annotator.inuse import exclusive, holders, holding
 from annotator.users import create_user
 
 
@@ -162,22 +168,185 @@ def test_restore_refuses_what_is_not_an_intact_annotator_database(run, tmp_path)
     assert live.read_bytes() == before and not list(tmp_path.glob("live.db.pre-restore-*"))
 
 
-def test_restore_is_refused_while_a_server_runs_on_the_database(run, tmp_path):
+def test_restore_is_refused_while_a_process_has_the_database_open(run, tmp_path):
     live = make_db(tmp_path / "live.db", "ana")
     backup = tmp_path / "b.db"
     assert run(live, "backup", str(backup)).exit_code == 0
-    with serving(f"sqlite:///{live}"):  # what `annotator serve` holds while it runs
-        assert "server is running" in one_line_error(run(live, "restore", str(backup), "--yes"))
+    with holding(f"sqlite:///{live}"):  # what `annotator serve` holds while it runs
+        msg = one_line_error(run(live, "restore", str(backup), "--yes"))
+    assert "annotator restore: refused" in msg and f"pid {os.getpid()} (" in msg
     assert run(live, "restore", str(backup), "--yes").exit_code == 0
 
 
-def test_restore_migrates_an_older_backup(run, tmp_path):
+# --- with real processes: the background tokenizing job and `annotator serve` ----------------
+
+sqlite_only = pytest.mark.skipif(bool(PG_URL), reason="SQLite files and their lock; "
+                                 "PostgreSQL's restore is pg_restore")
+DEADLINE_S = 60
+
+
+def make_docs(path, texts: list[str]):
+    """An annotator database with one project of documents whose tokens are not stored yet."""
+    from annotator.importing import import_records
+    from annotator.projects import create_project
+
+    url = f"sqlite:///{path}"
+    migrate(url)
+    database = Database(url)
+    try:
+        with database.session() as s:
+            p = create_project(s, "P", language="en")
+            import_records(s, p, list(enumerate([{"text": t} for t in texts], 1)))
+            s.commit()
+    finally:
+        database.dispose()
+    return path
+
+
+def rows(path) -> list[tuple]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT id, text, tokens FROM documents ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+def tokens_fit_their_texts(path) -> bool:
+    """Every stored token list is the tokenizer's for that document's own text."""
+    import json
+
+    from annotator.nlp import get_tokenizer_boundaries
+
+    return all(tokens is None or [tuple(t) for t in json.loads(tokens)]
+               == [tuple(t) for t in get_tokenizer_boundaries(text, "en")]
+               for _id, text, tokens in rows(path))
+
+
+@contextmanager
+def writes_held(path):
+    """Hold SQLite's write lock: a job that wants to store tokens waits (with the database
+    open) until the block ends; a deterministic 'job in the middle of its work'."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
+def cli_proc(tmp_path, *args) -> subprocess.Popen:
+    from test_durability import cli_env
+
+    return subprocess.Popen([sys.executable, "-m", "annotator.cli", *args], cwd=tmp_path,
+                            env=cli_env(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def restore_cli(tmp_path, live, backup) -> subprocess.CompletedProcess:
+    from test_durability import cli
+
+    return cli(tmp_path, "--db", str(live), "restore", str(backup), "--yes", timeout=DEADLINE_S)
+
+
+OLD_TEXTS = [f"old text number {i}, long ago." for i in range(60)]
+NEW_TEXTS = [f"Another text {i} entirely: {'x' * i}" for i in range(60)]
+
+
+@sqlite_only
+def test_restore_is_refused_while_a_tokenizing_job_works_naming_it(tmp_path):
+    live = make_docs(tmp_path / "live.db", OLD_TEXTS)
+    backup = make_docs(tmp_path / "b.db", NEW_TEXTS)  # same document ids, other texts
+    before = rows(live)
+    with writes_held(live):
+        job = cli_proc(tmp_path, "--db", str(live), "tokenize")
+        wait_for(lambda: job.pid in dict(holders(live)), "the job holds the database")
+        r = restore_cli(tmp_path, live, backup)
+        assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+        assert (f"annotator restore: refused: {live} is open in 1 process of annotator: "
+                f"pid {job.pid} (annotator tokenize). Stop it first.") in r.stderr
+        assert rows(live) == before and not list(tmp_path.glob("live.db.pre-restore-*"))
+    out = job.communicate(timeout=DEADLINE_S)[0]
+    assert job.returncode == 0 and "Tokenized 60 documents" in out, out
+    r = restore_cli(tmp_path, live, backup)
+    assert r.returncode == 0, r.stderr
+    assert [(i, t) for i, t, _ in rows(live)] == [(i, t) for i, t, _ in rows(backup)]
+    assert tokens_fit_their_texts(live)
+
+
+@sqlite_only
+def test_a_job_does_not_start_while_a_restore_runs(tmp_path):
+    live = make_docs(tmp_path / "live.db", OLD_TEXTS)
+    with exclusive(f"sqlite:///{live}", "annotator restore"):
+        job = cli_proc(tmp_path, "--db", str(live), "tokenize")
+        out = job.communicate(timeout=DEADLINE_S)[0]
+    assert job.returncode == 1 and out.count("\n") == 1, out
+    assert "is being restored or migrated right now" in out and f"pid {os.getpid()}" in out
+    assert all(tokens is None for _i, _t, tokens in rows(live))
+
+
+@sqlite_only
+def test_restore_is_refused_while_serve_and_its_leftover_job_have_it_open(tmp_path):
+    from test_durability import Server
+
+    live = make_docs(tmp_path / "live.db", OLD_TEXTS)  # imported while no server ran:
+    backup = make_docs(tmp_path / "b.db", NEW_TEXTS)   # the server kicks a job at start
+    before = rows(live)
+    server = Server(f"sqlite:///{live}", tmp_path)
+    try:
+        with writes_held(live):
+            server.start()
+            jobs = wait_for(lambda: [pid for pid, role in holders(live)
+                                     if role == "background tokenizing job"], "a job runs")
+            r = restore_cli(tmp_path, live, backup)
+            assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+            assert (f"is open in 2 processes of annotator: pid {min(server.proc.pid, jobs[0])} "
+                    in r.stderr)
+            assert f"pid {server.proc.pid} (annotator serve)" in r.stderr
+            assert f"pid {jobs[0]} (background tokenizing job)" in r.stderr
+            assert rows(live) == before and not list(tmp_path.glob("live.db.pre-restore-*"))
+            server.stop()  # the job it started lives on, and still holds the database
+            r = restore_cli(tmp_path, live, backup)
+            assert r.returncode == 1 and "(background tokenizing job)" in r.stderr, r.stderr
+            assert "annotator serve" not in r.stderr
+    finally:
+        server.stop()
+    wait_for(lambda: not holders(live), "the job has finished")
+    assert all(tokens is not None for _i, _t, tokens in rows(live))
+    r = restore_cli(tmp_path, live, backup)
+    assert r.returncode == 0, r.stderr
+    assert [(i, t) for i, t, _ in rows(live)] == [(i, t) for i, t, _ in rows(backup)]
+    assert tokens_fit_their_texts(live)  # no tokens of the old texts in the restored ones
+
+
+def test_a_schema_upgrade_is_refused_while_the_database_is_open_but_a_current_one_is_not(
+        run, tmp_path):
+    old = old_database(tmp_path / "old.db")
+    with holding(f"sqlite:///{old}"):  # an older server still running on it
+        msg = one_line_error(run(old, "init"))
+        assert "Upgrading the schema to" in msg and f"pid {os.getpid()} (" in msg
+        assert revision(old) == "0001"
+        live = make_db(tmp_path / "live.db")
+        with holding(f"sqlite:///{live}"):
+            assert run(live, "init").exit_code == 0  # nothing to do: nobody is disturbed
+    assert run(old, "init").exit_code == 0 and revision(old) == head_revision()
+
+
+def revision(path) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def old_database(old):
+    """A database at the first schema revision, as an older annotator left it."""
     from alembic import command
     from alembic.config import Config
 
     from annotator.db import MIGRATIONS, make_engine
 
-    old = tmp_path / "old.db"
     engine = make_engine(f"sqlite:///{old}", immediate=True)
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -186,6 +355,11 @@ def test_restore_migrates_an_older_backup(run, tmp_path):
         command.upgrade(cfg, "0001")
     engine.dispose()
     sqlite3.connect(old).execute("PRAGMA journal_mode=DELETE").close()
+    return old
+
+
+def test_restore_migrates_an_older_backup(run, tmp_path):
+    old = old_database(tmp_path / "old.db")
     target = tmp_path / "annotator.db"
     r = run(target, "restore", str(old))
     assert r.exit_code == 0, r.output

@@ -524,9 +524,10 @@ def test_backup_while_writing_is_a_consistent_snapshot_that_restores(server, h, 
     assert r.returncode == 1 and "already exists" in r.stderr and "--force" in r.stderr
     assert cli(server.work, "--db", server.url, "backup", str(path), "--force").returncode == 0
 
-    # Restore: refused while the server runs on the target; into a new database it works.
+    # Restore: refused while the server runs on the target (naming it); into a new database
+    # it works.
     r = cli(server.work, "--db", server.url, "restore", str(backups[-1][0]), "--yes")
-    assert r.returncode == 1 and "server is running" in r.stderr, r.stderr
+    assert r.returncode == 1 and f"pid {server.proc.pid} (annotator serve)" in r.stderr, r.stderr
     restored = tmp_path / "restored" / "annotator.db"
     r = cli(server.work, "--db", str(restored), "restore", str(backups[-1][0]))
     assert r.returncode == 0, r.stderr
