@@ -58,7 +58,7 @@ def health():
     from . import faults
 
     # a database that cannot be reached raises: 503 with Retry-After (errors.fault_answer)
-    state = db.database_health(db.get_db(), current_app.config.get("SQLITE_MAX_PAGES"))
+    state = db.database_health(db.get_db())
     if not state["writable"]:
         free = state["free_bytes"]
         where = f" ({free} bytes free on its volume)" if free is not None else ""

@@ -287,10 +287,10 @@ def _clear_disk_full(_session) -> None:
 event.listen(Session, "after_commit", _clear_disk_full)
 
 
-def database_health(database: Database, max_pages: int | None = None) -> dict:
+def database_health(database: Database) -> dict:
     """Whether the database answers and takes writes: ``{"reachable", "writable",
-    "free_bytes" (SQLite: the volume's free space, or what ``max_page_count`` leaves),
-    "disk_full_since"}``. Raises what the driver raises when the database cannot be reached."""
+    "free_bytes" (SQLite: the volume's free space, or less where ``max_page_count`` caps the
+    file), "disk_full_since"}``. Raises what the driver raises when it cannot be reached."""
     with database.read_engine.connect() as conn:
         conn.execute(text("SELECT 1"))
         free = None
@@ -299,14 +299,14 @@ def database_health(database: Database, max_pages: int | None = None) -> dict:
             path = url.removeprefix("sqlite:///").split("?", 1)[0]
             st = os.statvfs(os.path.dirname(os.path.abspath(path)))
             free = st.f_bavail * st.f_frsize
-            if max_pages:
-                page, count, unused = (conn.exec_driver_sql(f"PRAGMA {p}").scalar()
-                                       for p in ("page_size", "page_count", "freelist_count"))
-                free = min(free, (max_pages - count + unused) * page)
-    if free is not None:  # SQLite: the volume (or the page cap) is the truth
-        writable = free >= MIN_FREE_BYTES
+            page, count, unused, cap = (conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in
+                                        ("page_size", "page_count", "freelist_count",
+                                         "max_page_count"))
+            free = min(free, (cap - count + unused) * page)
     since = disk_full_since()
-    if free is None:  # PostgreSQL: a write failed on a full disk lately, and none succeeded since
+    if free is not None:  # SQLite: the volume (and the page cap) is the truth
+        writable = free >= MIN_FREE_BYTES
+    else:  # PostgreSQL: a write failed on a full disk lately, and none succeeded since
         writable = since is None or time.time() - since > DISK_FULL_MEMORY_S
     return {"reachable": True, "writable": writable, "free_bytes": free,
             "disk_full_since": since}

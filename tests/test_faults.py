@@ -657,3 +657,70 @@ def test_only_a_big_request_that_succeeded_retires_a_worker(served):
         assert http(server.port, "GET", "/api/v1/projects/1/export?format=jsonl")[0] == 401
     time.sleep(1.5)
     assert worker_pids(server) == before
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite's page cap")
+def test_a_full_database_without_root_answers_507_and_health_says_so(tmp_path, monkeypatch):
+    """Where a tmpfs cannot be mounted: SQLite's max_page_count (ANNOTATOR_SQLITE_MAX_PAGES)
+    makes the database full; the same answers as a full disk, and writes resume once pages
+    are freed."""
+    path = tmp_path / "annotator.db"
+    url = f"sqlite:///{path}"
+    migrate(url)
+    app = create_app({"DATABASE_URL": url, "DATA_DIR": str(tmp_path / "setup"), "SECRET_KEY": SECRET})
+    h = Helper(app)
+    alice, lead = h.user("alice"), h.user("lead", role="lead")
+    project = h.project("Capped")
+    doc = h.docs(project, [{"text": TEXT}])[0]
+    token, lead_token = h.token(alice), h.token(lead)
+    app.extensions["annotator.db"].dispose()
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE filler (x BLOB)")
+    conn.executemany("INSERT INTO filler VALUES (?)", [(b"\0" * 3000,)] * 600)
+    conn.commit()
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    monkeypatch.setenv("ANNOTATOR_SQLITE_MAX_PAGES", str(pages + 600))  # ~2.4 MB of room
+    monkeypatch.setenv("ANNOTATOR_BACKGROUND_TOKENIZE", "false")
+    server = Server(url, tmp_path)
+    try:
+        server.start()
+        codes = []
+        for size, length in ((100, 2000), (10, 2000), (1, 2000), (1, 200), (1, 20)):
+            for n in range(200):  # imports fill it, in smaller and smaller pieces
+                batch = "\n".join(json.dumps({"text": f"capped {size} {length} {n} {i} " + "x" * length})
+                                  for i in range(size))
+                status, headers, raw = http(server.port, "POST",
+                                            f"/api/v1/projects/{project.id}/documents", lead_token,
+                                            batch.encode(), {"Content-Type": "application/jsonl"})
+                codes.append(status)
+                if status != 201:
+                    assert status == 507, raw[:300]
+                    error_shape(status, headers, raw)
+                    break
+        assert 507 in codes
+        version, acked = 0, []
+        for k in range(500):
+            status, headers, raw = save(server.port, token, doc.id, version, k % 150)
+            if status != 200:
+                break
+            version = json.loads(raw)["version"]
+            acked.append(version)
+        assert status == 507, raw
+        error_shape(status, headers, raw)
+        status, headers, raw = http(server.port, "GET", "/api/v1/health")
+        assert status == 503 and error_shape(status, headers, raw)["details"][0]["writable"] is False
+        conn = sqlite3.connect(path, timeout=30)
+        conn.execute("DROP TABLE filler")  # its pages go to the free list, which writes reuse
+        conn.commit()
+        conn.close()
+        status, _hd, raw = http(server.port, "GET", "/api/v1/health")
+        assert status == 200, raw
+        status, _hd, raw = save(server.port, token, doc.id, version, 3)
+        assert status == 200, raw
+        acked.append(json.loads(raw)["version"])
+    finally:
+        server.stop()
+    assert stored_history(h, doc.id, alice.id)[0] == acked[-1] == len(acked)
+    app.extensions["annotator.db"].dispose()
