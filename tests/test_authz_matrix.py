@@ -52,6 +52,7 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     # JSON API
     ("GET", "/api/v1/health"): ANYONE,
     ("GET", "/api/v1/me"): LOGGED_IN,
+    ("GET", "/api/v1/background"): (401, 403, 403, 200, 200, 200),  # leads and admins
     ("GET", "/api/v1/projects"): LOGGED_IN,
     ("POST", "/api/v1/projects"): (401, 403, 403, 201, 201, 201),
     ("GET", "/api/v1/projects/<int:pid>"): MEMBERS,
@@ -77,6 +78,7 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("PUT", "/api/v1/documents/<int:did>/annotation"): MEMBERS,
     ("GET", "/api/v1/documents/<int:did>/annotation/history"): MEMBERS,  # ?user=ann
     ("GET", "/api/v1/documents/<int:did>/suggestions"): MEMBERS,
+    ("POST", "/api/v1/documents/<int:did>/suggestions/rejections"): (401, 201, 404, 201, 404, 201),
     ("GET", "/api/v1/documents/<int:did>/annotations"): LEADS,  # the project is blind
     ("GET", "/api/v1/documents/<int:did>/diff"): LEADS,
     ("GET", "/api/v1/documents/<int:did>/review"): LEADS,
@@ -121,6 +123,8 @@ REQUESTS = {
         "content_type": "application/json"},
     ("GET", "/api/v1/projects/<int:pid>/export"):
         lambda w, role: {"query_string": {"format": "jsonl"}},
+    ("POST", "/api/v1/documents/<int:did>/suggestions/rejections"): lambda w, role: {
+        "json": {"start": 0, "end": 4, "label": "ORG", "source": "dictionary"}},
     ("PUT", "/api/v1/projects/<int:pid>/patterns"): lambda w, role: {
         "data": b'{"label": "ORG", "pattern": "Scale AI"}\n', "content_type": "application/jsonl"},
     ("PATCH", "/api/v1/projects/<int:pid>/settings"): lambda w, role: {"json": {"k": 2}},
