@@ -99,7 +99,8 @@ class Server:
             if found:
                 self.port = int(found.group(1))
                 try:
-                    if Client(self, None).call("GET", "/api/v1/health")[0] == 200:
+                    # answering is enough: 503 is a server saying its database is full
+                    if Client(self, None).call("GET", "/api/v1/health")[0] in (200, 503):
                         return
                 except OSError:
                     pass
