@@ -134,7 +134,7 @@ def test_suggestions_wait_for_tokens_and_follow_membership(h, assisted):
     project, _a, _b, bob, eve = assisted
     (c,) = [d for d in h.docs(project, [{"text": "메타 " * 3}]) if d.text == "메타 " * 3]
     status, body = bob.get(f"/api/v1/documents/{c.id}/suggestions")
-    assert (status, body) == (200, {"items": [], "pending": True})
+    assert (status, body) == (200, {"items": [], "pending": True, "control": False, "shown": True})
     status, body = eve.get(f"/api/v1/documents/{c.id}/suggestions")
     assert status == 404 and body["ok"] is False
 
@@ -198,3 +198,52 @@ def test_a_rejected_suggestion_is_not_offered_to_that_person_again(assisted, h):
     status, body = eve.post(f"/api/v1/documents/{b.id}/suggestions/rejections",
                             {k: first[k] for k in ("start", "end", "label", "source")})
     assert status == 404
+
+
+# --- anchoring safeguards: control documents, honeypots, suggestions off, recorded ---------
+
+def test_control_documents_are_a_stable_share_of_each_persons_documents():
+    from annotator.routing import is_control
+
+    for share in (0.1, 0.5):
+        picked = [d for d in range(1, 4001) if is_control(7, d, share)]
+        assert abs(len(picked) / 4000 - share) < 0.03
+        assert picked == [d for d in range(1, 4001) if is_control(7, d, share)]  # stable
+    assert {d for d in range(1, 401) if is_control(7, d, 0.1)} != {d for d in range(1, 401) if is_control(8, d, 0.1)}
+    assert not any(is_control(7, d, 0) for d in range(1, 401))
+    assert all(is_control(7, d, 1) for d in range(1, 401))
+
+
+def exposures(h) -> dict:
+    from sqlalchemy import select
+
+    from annotator.models import SuggestionExposure
+
+    with h.session() as s:
+        return {(e.document_id, e.user_id): e.shown for e in s.execute(select(SuggestionExposure)).scalars()}
+
+
+def test_control_honeypot_and_off_answer_without_suggestions_and_what_was_shown_is_recorded(h, assisted):
+    project, a, b, bob, _eve = assisted
+    lead = h.api(h.user("lena", "lead", member_of=[project]))
+    bob_id = h.users[1].id
+    settings = f"/api/v1/projects/{project.id}/settings"
+    assert lead.patch(settings, {"control_share": 1.0})[0] == 200
+    status, body = bob.get(f"/api/v1/documents/{b.id}/suggestions")
+    control = {"items": [], "pending": False, "control": True, "shown": False}
+    assert (status, body) == (200, control)
+    assert exposures(h) == {(b.id, bob_id): False}
+    assert lead.patch(settings, {"control_share": 0.0})[0] == 200
+    status, body = bob.get(f"/api/v1/documents/{b.id}/suggestions")
+    assert body["items"] and (body["control"], body["shown"], body["pending"]) == (False, True, False)
+    assert exposures(h) == {(b.id, bob_id): True}  # seen once: with suggestions from now on
+    # a honeypot answers exactly like a control document, so it cannot be told apart
+    status, _ = lead.put(f"/api/v1/documents/{b.id}/honeypot",
+                         {"spans": [{"start": 0, "end": 7, "label": "PERSON", "attributes": {}}], "version": 0})
+    assert status == 200
+    assert bob.get(f"/api/v1/documents/{b.id}/suggestions") == (200, control)
+    assert exposures(h) == {(b.id, bob_id): True}  # never back to false
+    assert lead.patch(settings, {"suggestions": "off"})[0] == 200
+    status, body = bob.get(f"/api/v1/documents/{a.id}/suggestions")
+    assert (status, body) == (200, {"items": [], "pending": False, "control": False, "shown": False})
+    assert exposures(h) == {(b.id, bob_id): True, (a.id, bob_id): False}
