@@ -223,11 +223,18 @@ def put_annotation(did: int):
 
 @bp.get("/documents/<int:did>/suggestions")
 def get_suggestions(did: int):
-    """Spans suggested to the caller (never annotations until accepted): assist.py."""
-    from .assist import suggestions_for
+    """Spans suggested to the caller (never annotations until accepted): assist.py. Whether
+    the document is shown with suggestions is recorded on the first answer (a GET that
+    writes, once per document and person, like the queue's reservation)."""
+    from .assist import record_shown, shown_unrecorded, suggestions_for
 
     doc = db.get_document_or_404(did, g.user)
-    return suggestions_for(db.reader(), doc, g.user)
+    out = suggestions_for(db.reader(), doc, g.user)
+    if shown_unrecorded(db.reader(), doc, g.user, out["shown"]):
+        s = db.write_session()
+        record_shown(s, doc, g.user, out["shown"])
+        s.commit()
+    return out
 
 
 @bp.post("/documents/<int:did>/suggestions/rejections")

@@ -6,13 +6,18 @@ tokenizer), the project's entity labels, every (surface text, label) accepted in
 (spans of submitted annotations: annotators', gold and imported), and the caller's own spans
 on this document, which are both what suggestions must not overlap and, as "label all
 occurrences", entries of the dictionary.
+
+Anchoring safeguards: with the project's ``suggestions`` off, on the person's control
+documents (routing.is_control) and on honeypots, the answer is empty and says so, and the
+page offers nothing of its own either. A honeypot answers exactly like a control document,
+so that nobody can tell a gold check by its suggestions.
 """
 
 from __future__ import annotations
 
 import threading
 
-from sqlalchemy import JSON, DateTime
+from sqlalchemy import JSON, Boolean, DateTime
 
 from .annotations import annotation_state, labels_for
 from .fastsql import Statement, connection_of
@@ -30,6 +35,7 @@ _ACCEPTED = Statement(
     "WHERE d.project_id = :p AND a.status = 'submitted' AND l.kind = :kind "
     "GROUP BY surface, l.name")
 _SETTINGS = Statement("SELECT settings FROM projects WHERE id = :p", results={0: JSON()})
+_HONEYPOT = Statement("SELECT 1 FROM honeypots WHERE document_id = :d")
 _REJECTED = Statement('SELECT "start", "end", label FROM suggestion_rejections '
                       "WHERE document_id = :d AND user_id = :u")
 _REJECT = Statement('INSERT INTO suggestion_rejections (document_id, user_id, "start", "end", label, '
@@ -39,11 +45,22 @@ _REJECT = Statement('INSERT INTO suggestion_rejections (document_id, user_id, "s
 
 
 def suggestions_for(reader, doc: Document, user: User) -> dict:
-    """``{"items": [...], "pending": bool}``; pending: the document's tokens are not stored
-    yet (the background job is on its way), so nothing can be matched on them."""
-    if doc.tokens is None:
-        return {"items": [], "pending": True}
+    """``{"items": [...], "pending": bool, "control": bool, "shown": bool}``; pending: the
+    document's tokens are not stored yet (the background job is on its way), so nothing can
+    be matched on them; control: a control document (or a honeypot, which answers the same);
+    shown: whether this document is shown with suggestions at all (false also when the
+    project's ``suggestions`` are off), which the page reads before offering its own."""
+    from .routing import ASSIST_DEFAULTS, is_control
+
     conn = connection_of(reader)
+    settings = {**ASSIST_DEFAULTS, **(_SETTINGS.first(conn, {"p": doc.project_id})[0] or {})}
+    if settings["suggestions"] == "off":
+        return {"items": [], "pending": False, "control": False, "shown": False}
+    if (_HONEYPOT.first(conn, {"d": doc.id}) is not None
+            or is_control(user.id, doc.id, settings["control_share"])):
+        return {"items": [], "pending": False, "control": True, "shown": False}
+    if doc.tokens is None:
+        return {"items": [], "pending": True, "control": False, "shown": True}
     specs, _ids = labels_for(conn, doc.project_id)
     # a label whose spans need an attribute value cannot be suggested without one
     entity_labels = {name for name, spec in specs.items() if spec.kind == ENTITY
@@ -57,14 +74,45 @@ def suggestions_for(reader, doc: Document, user: User) -> dict:
         prefixes = prefixes | prefixes_of(surface for surface, _l, _n in own)
     taken = [Taken(sp["start"], sp["end"], sp["label"], sp["label"] in entity_labels)
              for sp in mine]
-    settings = _SETTINGS.first(conn, {"p": doc.project_id})[0] or {}
     patterns = settings.get("patterns") or []
     found = match(doc.text, doc.tokens, patterns) if patterns else []
     rejected = {tuple(r) for r in _REJECTED.all(conn, {"d": doc.id, "u": user.id})}
     items = suggest(doc.text, doc.tokens, entries, taken, entity_labels,
                     pattern_matches=found, patterns_version=version_of(patterns) if patterns else "",
                     rejected=rejected, prefixes=prefixes)
-    return {"items": items, "pending": False}
+    return {"items": items, "pending": False, "control": False, "shown": True}
+
+
+# --- whether a document was shown with suggestions ---------------------------------------
+#
+# Recorded by the server when it answers GET .../suggestions, per (document, person): the
+# server knows what it answered, whatever the client (the page, a script), and the report
+# needs it after the settings that decided it may have changed. ``shown`` is the document's
+# arm (with suggestions: on, and neither control nor honeypot), recorded even while tokens are
+# pending, because the page's own "other occurrences" are on in that arm. It only goes from
+# false to true (suggestions turned on later, and seen): a person who saw suggestions on a
+# document once was anchored by them. Nothing is written when the row already says as much,
+# so only the first request per document and person writes. A person who never asked (a
+# script that only saves) has no row and saw none: counted as without.
+
+_SHOWN = Statement("SELECT shown FROM suggestion_exposures WHERE document_id = :d AND user_id = :u")
+_RECORD_SHOWN = Statement(
+    "INSERT INTO suggestion_exposures (document_id, user_id, shown, created_at) "
+    "VALUES (:d, :u, :shown, :now) ON CONFLICT (document_id, user_id) "
+    "DO UPDATE SET shown = (suggestion_exposures.shown OR excluded.shown)",
+    shown=Boolean(), now=DateTime(timezone=True))
+
+
+def shown_unrecorded(reader, doc: Document, user: User, shown: bool) -> bool:
+    """Whether record_shown has something to add (read outside the write lock)."""
+    row = _SHOWN.first(connection_of(reader), {"d": doc.id, "u": user.id})
+    return row is None or (shown and not row[0])
+
+
+def record_shown(s, doc: Document, user: User, shown: bool) -> None:
+    from .models import utcnow
+
+    _RECORD_SHOWN.rowcount(s.connection(), {"d": doc.id, "u": user.id, "shown": shown, "now": utcnow()})
 
 
 # What people accepted in a project changes only when an annotation is submitted (or a

@@ -130,6 +130,10 @@ def adjudicate(app: AppContext, project, auto, by):
 @click.option("--honeypot-threshold", type=float, default=None, help="Flag annotators whose honeypot F1 is below this.")
 @click.option("--honeypot-feedback/--no-honeypot-feedback", default=None,
               help="Whether annotators may see their own honeypot F1.")
+@click.option("--suggestions", type=click.Choice(["on", "off"]), default=None,
+              help="Whether annotators are shown suggestions (issue 12).")
+@click.option("--control-share", type=float, default=None,
+              help="Share of each annotator's documents shown without suggestions (0-1).")
 @click.pass_obj
 def projects_settings(app: AppContext, project, **values):
     """Show or change PROJECT's team settings."""

@@ -177,6 +177,23 @@ class SuggestionRejection(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
 
+class SuggestionExposure(SQLModel, table=True):
+    """Whether a person's document was shown with suggestions, as the server answered when
+    they asked for them (assist.record_shown): the report compares documents annotated with
+    and without suggestions, and the rule that decides it (the setting, the control share, the
+    honeypots) may change after the work is done. ``shown`` only ever goes from false to true."""
+
+    __tablename__ = "suggestion_exposures"
+    __table_args__ = (UniqueConstraint("document_id", "user_id", name="uq_exposures_document_user"),)
+    id: int | None = Field(default=None, primary_key=True)
+    document_id: int = Field(sa_column=Column(Integer, ForeignKey("documents.id", ondelete="CASCADE"),
+                                              nullable=False, index=True))
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"),
+                                          nullable=False))
+    shown: bool
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
 class AnnotationVersion(SQLModel, table=True):
     """Every saved version, kept forever: nothing an annotator saved is ever lost."""
 

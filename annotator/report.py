@@ -14,7 +14,11 @@ from collections import defaultdict
 from sqlalchemy import Text, cast, exists, select
 from sqlmodel import Session
 
-from .models import GOLD_USER, SYSTEM_ROLE, Annotation, Document, GoldDecision, Honeypot, Label, Project, Span, User
+from .anchoring import prf, score_against
+from .models import (
+    GOLD_USER, SYSTEM_ROLE, Annotation, Document, GoldDecision, Honeypot, Label, Project, Span,
+    SuggestionExposure, SuggestionRejection, User,
+)
 from .projects import project_labels
 from .routing import team_settings
 from .spans import ENTITY
@@ -93,40 +97,7 @@ def agreement_docs(s: Session, project: Project) -> list[dict]:
             for doc_id, ext, text in load_documents(s, project)]
 
 
-# --- scoring against a reference (honeypots, gold) ---------------------------------------
-
-def _prf(tp: int, fp: int, fn: int) -> dict:
-    def ratio(num, den, reason):
-        return (num / den, None) if den else (None, reason)
-
-    out: dict = {"tp": tp, "fp": fp, "fn": fn}
-    for name, (value, reason) in {
-        "precision": ratio(tp, tp + fp, "no spans from the annotator"),
-        "recall": ratio(tp, tp + fn, "no reference spans"),
-        "f1": ratio(2 * tp, 2 * tp + fp + fn, "no spans in either"),
-    }.items():
-        out[name] = value
-        if reason:
-            out[f"{name}_reason"] = reason
-    return out
-
-
-def score_against(reference: dict[int, list[dict]], annotations: dict[int, dict[str, list[dict]]]
-                  ) -> dict[str, dict]:
-    """Each annotator's micro span F1 (exact and overlap, agreement.span_f1) against
-    ``reference`` over the documents both have."""
-    totals: dict[str, dict] = defaultdict(lambda: {"documents": 0, "exact": [0, 0, 0], "overlap": [0, 0, 0]})
-    for doc_id, ref in reference.items():
-        for user, spans in annotations.get(doc_id, {}).items():
-            t = totals[user]
-            t["documents"] += 1
-            for mode in ("exact", "overlap"):
-                r = _agreement().span_f1(ref, spans, mode)
-                for k, key in enumerate(("tp", "fp", "fn")):
-                    t[mode][k] += r[key]
-    return {user: {"documents": t["documents"], "exact": _prf(*t["exact"]), "overlap": _prf(*t["overlap"])}
-            for user, t in sorted(totals.items())}
-
+# --- scoring against a reference (honeypots, gold): anchoring.score_against ----------------
 
 def honeypot_scores(s: Session, project: Project) -> dict[str, dict]:
     """Per annotator: span F1 against the honeypot references, flagged below the threshold
@@ -224,7 +195,7 @@ def label_summary(layers_out: dict) -> dict:
                     acc[0] += c["tp"]
                     acc[1] += c["fp"]
                     acc[2] += c["fn"]
-            out[layer][mode] = {label: _prf(*c) for label, c in sorted(sums.items())}
+            out[layer][mode] = {label: prf(*c) for label, c in sorted(sums.items())}
     return out
 
 
@@ -241,7 +212,47 @@ def project_report(s: Session, project: Project) -> dict:
                          "honeypot_threshold": team_settings(project)["honeypot_threshold"]}
     report["label_summary"] = label_summary(report["layers"])
     report["per_annotator"] = annotator_figures(s, project, docs)
+    report["suggestions"] = suggestion_section(s, project, layers["entity"])
     return report
+
+
+def suggestion_section(s: Session, project: Project, entity_labels: set[str]) -> dict:
+    """What suggestions did (anchoring.suggestion_report) over every submitted annotation of
+    persons, honeypots included (they are shown without suggestions): with the spans' origins,
+    whether each document was shown with suggestions (suggestion_exposures; no row: without),
+    the rejections and the gold."""
+    from .anchoring import suggestion_report
+
+    where = [Document.project_id == project.id, Annotation.status == "submitted", _who(PERSONS)]
+    conn = s.connection()
+    anns: dict[int, dict] = {}
+    for ann_id, doc_id, username, created, submitted, shown in conn.execute(
+            select(Annotation.id, Annotation.document_id, User.username, Annotation.created_at,
+                   Annotation.submitted_at, SuggestionExposure.shown)
+            .join(User, User.id == Annotation.user_id).join(Document, Document.id == Annotation.document_id)
+            .outerjoin(SuggestionExposure, (SuggestionExposure.document_id == Annotation.document_id)
+                       & (SuggestionExposure.user_id == Annotation.user_id))
+            .where(*where).order_by(Annotation.id)):
+        anns[ann_id] = {"document": doc_id, "user": username, "shown": bool(shown),
+                        "seconds": _seconds(created, submitted), "spans": []}
+    for ann_id, start, end, label, origin, edited in conn.execute(
+            select(Span.annotation_id, Span.start, Span.end, Label.name, Span.origin, Span.edited)
+            .join(Annotation, Annotation.id == Span.annotation_id).join(User, User.id == Annotation.user_id)
+            .join(Document, Document.id == Annotation.document_id).join(Label, Label.id == Span.label_id)
+            .where(*where)):
+        span = {"start": start, "end": end, "label": label}
+        if origin:
+            span["origin"] = {"source": origin, "edited": bool(edited)}
+        anns[ann_id]["spans"].append(span)
+    rejections = [{"document": d, "user": u, "start": a, "end": b, "label": lab, "source": src}
+                  for d, u, a, b, lab, src in conn.execute(
+                      select(SuggestionRejection.document_id, User.username, SuggestionRejection.start,
+                             SuggestionRejection.end, SuggestionRejection.label, SuggestionRejection.source)
+                      .join(User, User.id == SuggestionRejection.user_id)
+                      .join(Document, Document.id == SuggestionRejection.document_id)
+                      .where(Document.project_id == project.id))]
+    gold = {doc: by[GOLD_USER] for doc, by in load_annotations(s, project, honeypots=None, who=GOLD).items()}
+    return suggestion_report(anns.values(), rejections, gold, entity_labels)
 
 
 def document_drilldown(s: Session, doc: Document) -> dict:

@@ -2,7 +2,8 @@
 and when a honeypot (gold check) is mixed into an annotator's queue.
 
 Settings live in Project columns (k, blind, reservation_minutes) and in Project.settings
-(honeypot_*); ``team_settings`` is the one place that knows the defaults.
+(honeypot_*, suggestions, control_share); ``team_settings`` is the one place that knows the
+defaults.
 """
 
 from __future__ import annotations
@@ -17,17 +18,22 @@ from .errors import Forbidden, Invalid
 from .models import Annotation, Document, Honeypot, Project, User
 
 HONEYPOT_DEFAULTS = {"honeypot_rate": 0.0, "honeypot_threshold": 0.7, "honeypot_feedback": False}
-SETTING_KEYS = ("k", "blind", "reservation_minutes", *HONEYPOT_DEFAULTS)
+# suggestions (issue 12): "off" shows none anywhere; control_share of each annotator's
+# documents are shown without them (is_control), to measure what suggestions do to the work
+ASSIST_DEFAULTS = {"suggestions": "on", "control_share": 0.1}
+SUGGESTIONS = ("off", "on")
+EXTRA_DEFAULTS = {**HONEYPOT_DEFAULTS, **ASSIST_DEFAULTS}  # the ones kept in Project.settings
+SETTING_KEYS = ("k", "blind", "reservation_minutes", *EXTRA_DEFAULTS)
 # PATCH /projects/<id>/settings: field -> JSON types (bodies.check_object); ranges below
 SETTING_FIELDS = {"k": (int,), "blind": (bool,), "reservation_minutes": (int,),
                   "honeypot_rate": (float,), "honeypot_threshold": (float,),
-                  "honeypot_feedback": (bool,)}
+                  "honeypot_feedback": (bool,), "suggestions": (str,), "control_share": (float,)}
 
 
 def team_settings(project: Project) -> dict:
     extra = project.settings or {}
     return {"k": project.k, "blind": project.blind, "reservation_minutes": project.reservation_minutes,
-            **{key: extra.get(key, default) for key, default in HONEYPOT_DEFAULTS.items()}}
+            **{key: extra.get(key, default) for key, default in EXTRA_DEFAULTS.items()}}
 
 
 def _number(body: dict, key: str, lo: float, hi: float, whole: bool) -> float | int:
@@ -53,14 +59,17 @@ def update_settings(s: Session, project: Project, body) -> dict:
         checked["k"] = _number(body, "k", 1, 50, True)
     if "reservation_minutes" in body:
         checked["reservation_minutes"] = _number(body, "reservation_minutes", 1, 7 * 24 * 60, True)
-    for key in ("honeypot_rate", "honeypot_threshold"):
+    for key in ("honeypot_rate", "honeypot_threshold", "control_share"):
         if key in body:
             checked[key] = float(_number(body, key, 0, 1, False))
+    if "suggestions" in body and body["suggestions"] not in SUGGESTIONS:
+        raise Invalid(f"Field 'suggestions' must be one of {', '.join(SUGGESTIONS)}, "
+                      f"not {body['suggestions']!r}.", [{"field": "suggestions", "reason": "unknown value"}])
     for key in ("k", "blind", "reservation_minutes"):
         if key in checked:
             setattr(project, key, checked[key])
     extra_settings = dict(project.settings or {})
-    extra_settings.update({key: checked[key] for key in HONEYPOT_DEFAULTS if key in checked})
+    extra_settings.update({key: checked[key] for key in EXTRA_DEFAULTS if key in checked})
     project.settings = extra_settings  # a new dict, so the JSON column is written
     s.add(project)
     s.flush()
@@ -99,6 +108,17 @@ def honeypot_slot(position: int, rate: float, seed: str) -> bool:
     block, place = divmod(position, every)
     digest = hashlib.sha256(f"{seed}:{block}".encode()).digest()
     return place == int.from_bytes(digest[:8], "big") % every
+
+
+def is_control(user_id: int, document_id: int, share: float) -> bool:
+    """Whether the document is one of the person's control documents (shown without
+    suggestions): a hash of (user, document) placed in [0, 1) falls below ``share``. Stable
+    (the same answer on every request and in every process), a different share of documents
+    per person, and nothing the person can choose."""
+    if share <= 0:
+        return False
+    digest = hashlib.sha256(f"control:{user_id}:{document_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2 ** 64 < share
 
 
 def unseen_honeypot(s: Session, project: Project, user: User) -> Document | None:

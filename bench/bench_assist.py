@@ -158,6 +158,8 @@ def run(gold_path: str, language: str, n_background: int, db: str | None) -> dic
         pid = b.lead().json("POST", "/api/v1/projects", {"name": "assist", "language": language,
                                                           "k": 1}, expect=201)["id"]
         b.lead().json("POST", f"/api/v1/projects/{pid}/members", {"usernames": ["a0", "a1"]})
+        # the replay measures what suggestions do: no control documents
+        b.lead().json("PATCH", f"/api/v1/projects/{pid}/settings", {"control_share": 0})
         b.lead().json("POST", f"/api/v1/projects/{pid}/documents",
                       [{"text": r["text"], "id": str(r.get("id", i))} for i, r in enumerate(gold)],
                       expect=201)

@@ -149,6 +149,15 @@ class Helper:
         self.projects.append(p)
         return p
 
+    def settings(self, project, **values) -> None:
+        """Change team settings through the same rule as PATCH .../settings."""
+        from annotator.models import Project
+        from annotator.routing import update_settings
+
+        with self.session() as s:
+            update_settings(s, s.get(Project, project.id), values)
+            s.commit()
+
     def docs(self, project, records: list[dict]) -> list:
         from annotator.importing import import_records
         from annotator.models import Document

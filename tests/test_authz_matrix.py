@@ -32,6 +32,7 @@ LOGGED_IN = (401, 200, 200, 200, 200, 200)
 MEMBERS = (401, 200, 404, 200, 404, 200)  # members and admins; others 404, as if it did not exist
 LEADS = (401, 403, 404, 200, 404, 200)  # lead-only: a member annotator 403, non-members 404
 LEADS_201 = (401, 403, 404, 201, 404, 201)
+MEMBERS_201 = (401, 201, 404, 201, 404, 201)
 PAGE_MEMBERS = (302, 200, 404, 200, 404, 200)  # pages send the anonymous to /login
 PAGE_LEADS = (302, 403, 404, 200, 404, 200)
 
@@ -78,7 +79,7 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("PUT", "/api/v1/documents/<int:did>/annotation"): MEMBERS,
     ("GET", "/api/v1/documents/<int:did>/annotation/history"): MEMBERS,  # ?user=ann
     ("GET", "/api/v1/documents/<int:did>/suggestions"): MEMBERS,
-    ("POST", "/api/v1/documents/<int:did>/suggestions/rejections"): (401, 201, 404, 201, 404, 201),
+    ("POST", "/api/v1/documents/<int:did>/suggestions/rejections"): MEMBERS_201,
     ("GET", "/api/v1/documents/<int:did>/annotations"): LEADS,  # the project is blind
     ("GET", "/api/v1/documents/<int:did>/diff"): LEADS,
     ("GET", "/api/v1/documents/<int:did>/review"): LEADS,

@@ -66,6 +66,7 @@ def test_patterns_through_the_api_become_suggestions_and_are_all_or_nothing(h):
     doc = h.docs(project, [{"text": "Scale AI raised 14 billion dollars from Meta."}])[0]
     h.tokenize(project)
     api, lead_api = h.api(alice), h.api(lead)
+    assert lead_api.patch(f"/api/v1/projects/{project.id}/settings", {"control_share": 0})[0] == 200
     good = jsonl({"label": "ORG", "pattern": "Scale AI"},
                  {"label": "ORG", "pattern": [{"LOWER": "meta"}]})
     status, body = lead_api.put(f"/api/v1/projects/{project.id}/patterns", raw=good)

@@ -87,12 +87,14 @@ def test_rejected_suggestions_stay_away():
 
 TEXT_A = "메타는 알렉산드르 왕을 영입했다. 메타버스와는 다르다."
 TEXT_B = "알렉산드르 왕은 메타에서 일한다. 메타는 148억 달러를 냈다."
+TEXT_C = "메타는 왕씨를 만났다."
 
 
 @pytest.fixture
 def assisted(h):
     alice, bob, eve = h.user("alice"), h.user("bob"), h.user("eve", member_of=[])
     project = h.project("Assist", members=[alice, bob], language="ko")
+    h.settings(project, control_share=0.0)  # every document with suggestions
     a, b = h.docs(project, [{"text": TEXT_A}, {"text": TEXT_B}])
     h.tokenize(project)
     spans = [{"start": 0, "end": 2, "label": "ORG", "attributes": {}},
@@ -134,7 +136,7 @@ def test_suggestions_wait_for_tokens_and_follow_membership(h, assisted):
     project, _a, _b, bob, eve = assisted
     (c,) = [d for d in h.docs(project, [{"text": "메타 " * 3}]) if d.text == "메타 " * 3]
     status, body = bob.get(f"/api/v1/documents/{c.id}/suggestions")
-    assert (status, body) == (200, {"items": [], "pending": True})
+    assert (status, body) == (200, {"items": [], "pending": True, "control": False, "shown": True})
     status, body = eve.get(f"/api/v1/documents/{c.id}/suggestions")
     assert status == 404 and body["ok"] is False
 
@@ -222,3 +224,125 @@ def test_walking_the_tokens_finds_what_searching_the_text_finds():
     search = dictionary_candidates(text, b, entries)
     key = lambda c: (c["start"], c["end"], c["label"])  # noqa: E731
     assert sorted(map(key, walk)) == sorted(map(key, search)) and len(walk) > 50
+
+
+# --- anchoring safeguards: control documents, honeypots, suggestions off, recorded ---------
+
+def test_control_documents_are_a_stable_share_of_each_persons_documents():
+    from annotator.routing import is_control
+
+    for share in (0.1, 0.5):
+        picked = [d for d in range(1, 4001) if is_control(7, d, share)]
+        assert abs(len(picked) / 4000 - share) < 0.03
+        assert picked == [d for d in range(1, 4001) if is_control(7, d, share)]  # stable
+    assert {d for d in range(1, 401) if is_control(7, d, 0.1)} != {d for d in range(1, 401) if is_control(8, d, 0.1)}
+    assert not any(is_control(7, d, 0) for d in range(1, 401))
+    assert all(is_control(7, d, 1) for d in range(1, 401))
+
+
+def exposures(h) -> dict:
+    from sqlalchemy import select
+
+    from annotator.models import SuggestionExposure
+
+    with h.session() as s:
+        return {(e.document_id, e.user_id): e.shown for e in s.execute(select(SuggestionExposure)).scalars()}
+
+
+def test_control_honeypot_and_off_answer_without_suggestions_and_what_was_shown_is_recorded(h, assisted):
+    project, a, b, bob, _eve = assisted
+    lead = h.api(h.user("lena", "lead", member_of=[project]))
+    bob_id = h.users[1].id
+    settings = f"/api/v1/projects/{project.id}/settings"
+    assert lead.patch(settings, {"control_share": 1.0})[0] == 200
+    status, body = bob.get(f"/api/v1/documents/{b.id}/suggestions")
+    control = {"items": [], "pending": False, "control": True, "shown": False}
+    assert (status, body) == (200, control)
+    assert exposures(h) == {(b.id, bob_id): False}
+    assert lead.patch(settings, {"control_share": 0.0})[0] == 200
+    status, body = bob.get(f"/api/v1/documents/{b.id}/suggestions")
+    assert body["items"] and (body["control"], body["shown"], body["pending"]) == (False, True, False)
+    assert exposures(h) == {(b.id, bob_id): True}  # seen once: with suggestions from now on
+    # a honeypot answers exactly like a control document, so it cannot be told apart
+    status, _ = lead.put(f"/api/v1/documents/{b.id}/honeypot",
+                         {"spans": [{"start": 0, "end": 7, "label": "PERSON", "attributes": {}}], "version": 0})
+    assert status == 200
+    assert bob.get(f"/api/v1/documents/{b.id}/suggestions") == (200, control)
+    assert exposures(h) == {(b.id, bob_id): True}  # never back to false
+    assert lead.patch(settings, {"suggestions": "off"})[0] == 200
+    status, body = bob.get(f"/api/v1/documents/{a.id}/suggestions")
+    assert (status, body) == (200, {"items": [], "pending": False, "control": False, "shown": False})
+    assert exposures(h) == {(b.id, bob_id): True, (a.id, bob_id): False}
+
+
+def test_the_report_measures_suggestions_per_source_and_with_against_without(h, assisted):
+    """B is shown with suggestions, C without (suggestions were off when bob opened it); A was
+    never asked about (alice only saved): without. Turning suggestions off at the end changes
+    nothing: what was shown is what was recorded."""
+    project, a, b, bob, _eve = assisted
+    lena = h.user("lena", "lead", member_of=[project])
+    lead = h.api(lena)
+    settings = f"/api/v1/projects/{project.id}/settings"
+    (c,) = [d for d in h.docs(project, [{"text": TEXT_C}]) if d.text == TEXT_C]
+    h.tokenize(project)
+    lead.patch(settings, {"suggestions": "off"})
+    assert bob.get(f"/api/v1/documents/{c.id}/suggestions")[1]["shown"] is False
+    status, _ = bob.put(f"/api/v1/documents/{c.id}/annotation", {"version": 0, "status": "submitted", "spans": [
+        {"start": 0, "end": 2, "label": "ORG", "attributes": {}}]})
+    assert status == 200
+    lead.patch(settings, {"suggestions": "on", "control_share": 0.0})
+    offered = bob.get(f"/api/v1/documents/{b.id}/suggestions")[1]["items"]
+    i, j, m = TEXT_B.index("메타에서"), TEXT_B.index("메타는"), TEXT_B.index("148억")
+    assert {(s["start"], s["label"]) for s in offered} == {(0, "PERSON"), (i, "ORG"), (j, "ORG"), (m, "MONEY")}
+    dictionary = {"source": "dictionary", "version": ""}
+    spans = [{"start": i, "end": i + 2, "label": "ORG", "attributes": {}, "origin": {**dictionary, "edited": False}},
+             {"start": 0, "end": 7, "label": "PERSON", "attributes": {}, "origin": {**dictionary, "edited": True}},
+             {"start": m, "end": m + 7, "label": "MONEY", "attributes": {},
+              "origin": {"source": "patterns", "version": "x", "edited": False}}]
+    assert bob.post(f"/api/v1/documents/{b.id}/suggestions/rejections",
+                    {"start": j, "end": j + 2, "label": "ORG", "source": "dictionary"})[0] == 201
+    # a rejection on work never submitted is not counted
+    assert h.api(h.users[0]).post(f"/api/v1/documents/{b.id}/suggestions/rejections",
+                                  {"start": j, "end": j + 2, "label": "ORG", "source": "dictionary"})[0] == 201
+    assert bob.put(f"/api/v1/documents/{b.id}/annotation",
+                   {"version": 0, "status": "submitted", "spans": spans})[0] == 200
+    gold_b = [{"start": s["start"], "end": s["end"], "label": s["label"], "attributes": {}} for s in spans] + [
+        {"start": j, "end": j + 2, "label": "ORG", "attributes": {}}]
+    assert lead.put(f"/api/v1/documents/{b.id}/gold", {"version": 0, "spans": gold_b})[0] == 200
+    assert lead.put(f"/api/v1/documents/{c.id}/gold", {"version": 0, "spans": [
+        {"start": 0, "end": 2, "label": "ORG", "attributes": {}},
+        {"start": 4, "end": 7, "label": "PERSON", "attributes": {}}]})[0] == 200
+    lead.patch(settings, {"suggestions": "off"})
+
+    status, report = lead.get(f"/api/v1/projects/{project.id}/agreement")
+    assert status == 200
+    sec = report["suggestions"]
+    assert sorted(sec["sources"]) == ["dictionary", "patterns"]
+    org = sec["sources"]["dictionary"]["labels"]["ORG"]
+    # ORG spans submitted by people: alice on A, bob on B and C; in gold: 2 on B, 1 on C
+    assert org == {"accepted": 1, "edited": 0, "rejected": 1, "accepted_on_gold": 1, "accepted_in_gold": 1,
+                   "acceptance_rate": 0.5, "edit_rate": 0.0, "precision_submitted": 0.5,
+                   "precision_gold": 1.0, "recall_submitted": 1 / 3, "recall_gold": 1 / 3}
+    person = sec["sources"]["dictionary"]["labels"]["PERSON"]
+    assert (person["accepted"], person["edited"], person["rejected"]) == (1, 1, 0)
+    assert (person["acceptance_rate"], person["edit_rate"], person["precision_submitted"]) == (1.0, 1.0, 0.0)
+    assert person["recall_submitted"] == 0.5 and person["recall_gold"] == 0.5
+    assert sec["sources"]["dictionary"]["all"]["accepted"] == 2
+    money = sec["sources"]["patterns"]["labels"]["MONEY"]
+    assert (money["precision_submitted"], money["precision_gold"], money["recall_gold"]) == (1.0, 1.0, 1.0)
+    with_, without = sec["arms"]["with"], sec["arms"]["without"]
+    assert (with_["annotations"], without["annotations"]) == (1, 2)
+    assert (with_["median_spans"], without["median_spans"]) == (3, 1.5)
+    assert with_["gold_annotations"] == without["gold_annotations"] == 1
+    assert with_["gold"]["f1"] == 6 / 7 and without["gold"]["f1"] == 2 / 3
+    assert with_["median_seconds"] is not None and without["timed"] == 2
+
+
+def test_suggestion_figures_without_any_suggestion_say_why():
+    from annotator.anchoring import suggestion_report
+
+    out = suggestion_report([{"document": 1, "user": "a", "shown": False, "seconds": None, "spans": []}],
+                            [], {}, {"ORG"})
+    assert out["sources"] == {}
+    assert out["arms"]["with"]["annotations"] == 0 and out["arms"]["with"]["median_seconds"] is None
+    assert out["arms"]["without"]["gold"]["f1"] is None and out["arms"]["without"]["gold"]["f1_reason"]

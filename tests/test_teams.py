@@ -402,7 +402,9 @@ def test_annotator_sees_no_in_progress_work_of_others_even_when_not_blind(h):
 @pytest.mark.parametrize("body, field", [
     ({"k": 0}, "k"), ({"k": True}, "k"), ({"blind": "no"}, "blind"), ({"honeypot_rate": 1.5}, "honeypot_rate"),
     ({"honeypot_threshold": -0.1}, "honeypot_threshold"), ({"reservation_minutes": 0}, "reservation_minutes"),
-    ({"colour": "red"}, "colour"), ({}, "body"),
+    ({"colour": "red"}, "colour"), ({}, "body"), ({"suggestions": "maybe"}, "suggestions"),
+    ({"suggestions": True}, "suggestions"), ({"control_share": 1.01}, "control_share"),
+    ({"control_share": -0.5, "k": 3}, "control_share"),
 ])
 def test_bad_settings_are_refused_whole(h, body, field):
     lead = h.api(h.user("lena", "lead"))
@@ -413,7 +415,8 @@ def test_bad_settings_are_refused_whole(h, body, field):
     assert h.counts() == before
     status, current = lead.get(f"{URL}/projects/{project.id}/settings")
     assert current == {"k": 2, "blind": True, "reservation_minutes": 30, "honeypot_rate": 0.0,
-                       "honeypot_threshold": 0.7, "honeypot_feedback": False}
+                       "honeypot_threshold": 0.7, "honeypot_feedback": False,
+                       "suggestions": "on", "control_share": 0.1}
 
 
 def test_annotators_cannot_change_settings(h):
@@ -532,6 +535,11 @@ def test_cli_team_settings_and_honeypots(h, run):
     r = run("projects", "settings", "Cli", "--k", "3", "--no-blind", "--honeypot-rate", "0.1")
     assert r.exit_code == 0, r.output
     assert "k=3" in r.output and "blind=False" in r.output and "honeypot_rate=0.1" in r.output
+    r = run("projects", "settings", "Cli", "--suggestions", "off", "--control-share", "0.25")
+    assert r.exit_code == 0, r.output
+    assert "suggestions=off" in r.output and "control_share=0.25" in r.output
+    r = run("projects", "settings", "Cli", "--control-share", "2")
+    assert r.exit_code != 0 and "control_share" in r.output
     r = run("honeypots", "add", "Cli", "d0", "--reference", "import")
     assert r.exit_code == 0, r.output
     assert "d0" in run("honeypots", "list", "Cli").output

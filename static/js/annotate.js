@@ -48,6 +48,7 @@
     this.sugFocusId = null;
     this.rejected = new Set(); // "start:end:label" the person rejected on this document
     this.origin = {};        // span id -> {source, version, edited}: accepted from a suggestion
+    this.offering = null;    // whether this document is shown with suggestions: null until the server says
   }
 
   Editor.prototype.setLabels = function (labels) {
@@ -91,6 +92,7 @@
     this.setTokens(tokens, false);
     var self = this;
     this.origin = {};
+    this.offering = null;  // until the suggestions answer: none offered (a control document?)
     this.spans = spans.map(function (s) {
       var sp = self.makeSpan(s.start, s.end, s.label, s.attributes);
       if (s.origin) self.origin[sp.id] = s.origin;  // accepted from a suggestion: kept on re-save
@@ -504,7 +506,7 @@
   /** "Label all occurrences": the other places the span's exact text stands, on token
    *  boundaries, where no entity is, offered as suggestions at once (no round trip). */
   Editor.prototype.offerOccurrences = function (sp) {
-    if (!this.isEntity(sp)) return 0;
+    if (!this.offering || !this.isEntity(sp)) return 0;  // control, honeypot, suggestions off
     var text = this.text, needle = text.slice(sp.s16, sp.e16);
     if (!needle) return 0;
     var self = this, add = [];
@@ -1002,6 +1004,7 @@
         api('GET', this.apiBase + '/documents/' + did + '/suggestions').then(function (r) {
           if (did !== self.did || r.status !== 200) return;
           self.sugPending = !!r.data.pending;
+          ed.offering = !!r.data.shown;
           ed.setSuggestions(r.data.items);
         }, function () { /* suggestions are a help, never in the way */ });
       },
@@ -1056,6 +1059,7 @@
       acceptOccurrences: function () {
         var sp = ed.selected();
         if (!sp) { this.message = 'Select a span first: o tags its text everywhere else it stands.'; return; }
+        if (!ed.offering) { this.message = 'No suggestions on this document.'; return; }
         ed.offerOccurrences(sp);
         var all = ed.occurrencesOf(sp);
         if (!all.length) { this.message = '“' + ed.spanText(sp) + '” stands nowhere else (on word boundaries, free of other entities).'; return; }

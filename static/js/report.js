@@ -137,6 +137,39 @@ function drawAnnotators() {
   }
 }
 
+// a figure that may be undefined: "–" with the reason as its tooltip
+function figure(obj, name, digits = 2) {
+  const v = obj[name];
+  return el("td", { class: "num", title: v === null ? obj[`${name}_reason`] : null }, fmt(v, digits));
+}
+
+function drawSuggestions() {
+  const sec = report.suggestions;
+  const arms = [sec.arms.with, sec.arms.without];
+  const row = (name, cell) => el("tr", {}, el("th", {}, name), ...arms.map(cell));
+  $("sug-arms").querySelector("tbody").replaceChildren(
+    row("annotations", (a) => el("td", { class: "num" }, String(a.annotations))),
+    row("median time per document", (a) => el("td", { class: "num" }, duration(a.median_seconds))),
+    row("median entity spans per document", (a) => el("td", { class: "num" }, fmt(a.median_spans, 1))),
+    row("entity F1 against gold (exact)", (a) => el("td", { class: "num", title: a.gold.f1_reason || null },
+      fmt(a.gold.f1, 2), el("small", { class: "muted" }, ` over ${a.gold_annotations}`))));
+  const tbody = $("sug-sources").querySelector("tbody");
+  tbody.replaceChildren();
+  for (const [source, data] of Object.entries(sec.sources)) {
+    const rows = [...Object.entries(data.labels), ["all labels", data.all]];
+    rows.forEach(([label, f], i) => tbody.append(el("tr", { class: label === "all labels" ? "total" : null,
+      "data-source": source, "data-label": label },
+      el("td", {}, i ? "" : source), el("td", {}, label),
+      el("td", { class: "num" }, String(f.accepted)), el("td", { class: "num" }, String(f.rejected)),
+      el("td", { class: "num" }, String(f.edited)),
+      figure(f, "acceptance_rate"), figure(f, "precision_submitted"), figure(f, "precision_gold"),
+      figure(f, "recall_submitted"), figure(f, "recall_gold"))));
+  }
+  if (!tbody.children.length) {
+    tbody.append(el("tr", {}, el("td", { colspan: 10, class: "muted" }, "No suggestion accepted or rejected in submitted work yet.")));
+  }
+}
+
 function drawDocuments() {
   const tbody = $("documents").querySelector("tbody");
   tbody.replaceChildren();
@@ -255,6 +288,7 @@ async function load() {
     el("option", { value: ly }, `${ly} (${report.project.layers[ly].join(", ")})`)));
   redraw();
   drawAnnotators();
+  drawSuggestions();
   drawDocuments();
   root.dataset.ready = "1";
 }

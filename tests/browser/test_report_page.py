@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import select
 
@@ -11,6 +13,7 @@ from test_teams import spans_by
 
 pytestmark = pytest.mark.browser
 URL = "/api/v1"
+SHOTS = Path(__file__).resolve().parent.parent.parent / "exports" / "screenshots"
 
 
 @pytest.fixture
@@ -123,3 +126,96 @@ def test_adding_a_selected_span_on_the_review_page(server, page, annotated, h):
     page.click("#save-gold")
     page.wait_for_selector("text=Saved gold version 1")
     assert "added" in page.locator("#decisions").inner_text()
+
+
+@pytest.fixture
+def suggested(h):
+    """The demo project worked with suggestions: doc 4 is a honeypot (its reference feeds the
+    dictionary), two in five of each person's documents are control ones; alice, bob and carol
+    (test_teams.spans_by) take the suggestions that are in what they mean to mark, relabel the
+    ones they would label otherwise, reject the rest and draw what is left; then gold on two
+    documents. Times are made up: 40 s a document, 6 s a span drawn, 2 s a span accepted."""
+    from datetime import timedelta
+
+    from annotator.models import Annotation, Project
+    from annotator.users import set_password
+    from test_teams import base_spans
+
+    project = h.demo()
+    with h.session() as s:
+        lead = s.execute(select(User).where(User.username == "lead")).scalar_one()
+        set_password(s, s.get(User, lead.id), PASSWORD)
+        p = s.get(Project, project.id)
+        p.settings = {**(p.settings or {}), "control_share": 0.4}
+        s.commit()
+        docs = list(s.execute(select(Document).where(Document.project_id == project.id)
+                              .order_by(Document.id)).scalars())
+    h.tokenize(project)
+    L = h.api(lead)
+    status, body = L.put(f"{URL}/documents/{docs[4].id}/honeypot", {"spans": base_spans(docs[4].text), "version": 0})
+    assert status == 200, body
+    with h.session() as s:
+        people = {n: s.execute(select(User).where(User.username == n)).scalar_one() for n in ("alice", "bob")}
+    people["carol"] = h.user("carol", member_of=[project])
+    seconds = {}
+    for d in docs:
+        for name, user in people.items():
+            api = h.api(user)
+            offered = api.get(f"{URL}/documents/{d.id}/suggestions")[1]["items"]
+            by_place = {(g["start"], g["end"]): g for g in offered}
+            spans, used, drawn = [], set(), 0
+            for sp in spans_by(name, d.text):
+                g = by_place.get((sp["start"], sp["end"]))
+                if g is not None:
+                    used.add((g["start"], g["end"]))
+                    sp = dict(sp, origin={"source": g["source"], "version": g["version"],
+                                          "edited": g["label"] != sp["label"]})
+                else:
+                    drawn += 1
+                spans.append(sp)
+            for g in offered:
+                if (g["start"], g["end"]) not in used:
+                    api.post(f"{URL}/documents/{d.id}/suggestions/rejections",
+                             {k: g[k] for k in ("start", "end", "label", "source", "version")})
+            status, body = api.put(f"{URL}/documents/{d.id}/annotation",
+                                   {"spans": spans, "version": 0, "status": "submitted"})
+            assert status == 200, body
+            seconds[(d.id, user.id)] = 40 + 6 * drawn + 2 * len(used)
+    for d in docs[:2]:
+        assert L.put(f"{URL}/documents/{d.id}/gold", {"spans": base_spans(d.text), "version": 0})[0] == 200
+    with h.session() as s:
+        for ann in s.execute(select(Annotation).where(Annotation.document_id.in_([d.id for d in docs]))).scalars():
+            if (ann.document_id, ann.user_id) in seconds:
+                ann.created_at = ann.submitted_at - timedelta(seconds=seconds[(ann.document_id, ann.user_id)])
+        s.commit()
+    return project
+
+
+def test_report_shows_what_suggestions_did(server, page, suggested, h):
+    status, report = h.api(h.user("lena", "lead", member_of=[suggested])).get(
+        f"{URL}/projects/{suggested.id}/agreement")
+    sec = report["suggestions"]
+    arms = sec["arms"]
+    assert arms["with"]["annotations"] and arms["without"]["annotations"] >= 3  # the honeypot at least
+    login(page, server)
+    page.goto(f"{server}/projects/{suggested.id}/report")
+    page.wait_for_selector("#report[data-ready='1']")
+    rows = page.locator("#sug-arms tbody tr")
+    assert rows.count() == 4
+    assert rows.nth(0).locator("td").all_inner_texts() == [str(arms["with"]["annotations"]),
+                                                            str(arms["without"]["annotations"])]
+    f1 = rows.nth(3).locator("td").first.inner_text()
+    assert f1.startswith(f"{arms['with']['gold']['f1']:.2f}")
+    dictionary = page.locator("#sug-sources tr[data-source='dictionary']")
+    assert dictionary.count() == len(sec["sources"]["dictionary"]["labels"]) + 1
+    total = page.locator("#sug-sources tr[data-source='dictionary'][data-label='all labels'] td")
+    assert total.nth(2).inner_text() == str(sec["sources"]["dictionary"]["all"]["accepted"])
+    assert total.nth(3).inner_text() == str(sec["sources"]["dictionary"]["all"]["rejected"])
+    section = page.locator("#suggestions")
+    box = section.bounding_box()
+    assert page.evaluate("() => document.getElementById('suggestions').scrollWidth <= "
+                         "document.getElementById('suggestions').clientWidth")  # nothing cut off
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    section.screenshot(path=str(SHOTS / "report-suggestions.png"))
+    assert box["height"] > 200
+    assert not [p for p in page.problems if "Content Security Policy" in p or "Error" in p], page.problems

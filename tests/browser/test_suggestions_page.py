@@ -25,6 +25,7 @@ def assisted(h):
     from annotator.models import Document
 
     project = h.demo()
+    h.settings(project, control_share=0.0)  # every document with suggestions
     alice, ann = h.user("alice2"), h.user("ann")
     with h.session() as s:
         docs = {d.external_id[:3]: d for d in s.execute(
@@ -141,3 +142,35 @@ def test_tagging_offers_the_other_occurrences_and_o_tags_them_all(page, live, as
     assert len(spans) == n + 1
     assert {doc.text[s["start"]:s["end"]] for s in spans} == {word}
     assert all(s["label"] == "ORG" for s in spans)
+
+
+def test_a_control_document_shows_no_suggestions_not_even_the_pages_own(page, live, assisted, h):
+    """With every document a control one, the server suggests nothing and tagging a word that
+    stands three times offers none of its other occurrences; `o` tags nothing more."""
+    from annotator.models import Project, SuggestionExposure
+
+    project, docs, saved, _suggested = assisted
+    with h.session() as s:
+        p = s.get(Project, project.id)
+        p.settings = {**(p.settings or {}), "control_share": 1.0}
+        s.commit()
+    doc = docs["002"]
+    login(page, live.url, "ann")
+    open_doc(page, live.url, project.id, doc.id)
+    page.wait_for_function("() => window.__annotate.editor().offering === false")  # the answer is in
+    assert sug_count(page) == 0
+    word = next(w for w in ("인공지능", "AI", "실리콘밸리", "데이터") if doc.text.count(w) >= 3)
+    i = doc.text.index(word)
+    drag_select(page, doc.text, i, i + len(word))
+    page.keyboard.press("2")
+    wait_saved(page)
+    assert sug_count(page) == 0
+    expect(page.get_by_test_id("message")).not_to_contain_text("more time")
+    page.keyboard.press("o")
+    expect(page.get_by_test_id("message")).to_contain_text("No suggestions on this document")
+    assert [(s["start"], s["end"]) for s in saved(doc.id)] == [(i, i + len(word))]
+    assert "origin" not in saved(doc.id)[0]
+    with h.session() as s:
+        shown = [e.shown for e in s.execute(select(SuggestionExposure).where(
+            SuggestionExposure.document_id == doc.id)).scalars()]
+    assert shown == [False]
