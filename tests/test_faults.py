@@ -102,6 +102,19 @@ def served(tmp_path):
         app.extensions["annotator.db"].dispose()
 
 
+def save_until_refused(port: int, token: str, doc_id: int, version: int, most: int):
+    """Save again and again until the server refuses one (or ``most`` went through): the
+    versions acknowledged, and the refusal (status, headers, body)."""
+    acked = []
+    for k in range(most):
+        status, headers, raw = save(port, token, doc_id, version, k % 150)
+        if status != 200:
+            return acked, (status, headers, raw)
+        version = json.loads(raw)["version"]
+        acked.append(version)
+    return acked, (200, {}, b"")
+
+
 def save(port: int, token: str, doc_id: int, version: int, k: int, timeout: float = 30):
     body = json.dumps({"spans": [{"start": 5 * k, "end": 5 * k + 4, "label": "PERSON",
                                   "attributes": {}}], "version": version}).encode()
@@ -525,13 +538,9 @@ def test_postgres_disk_full_answers_507_and_health_says_so_from_every_worker(
             assert faults.kind(full.value) == faults.DISK_FULL
         # saves go on while the tables' pages have room, then the first one that needs a new
         # page meets the full disk
-        version, acked = 1, [1]
-        for k in range(2000):
-            status, headers, raw = save(server.port, token, doc.id, version, k % 150)
-            if status != 200:
-                break
-            version = json.loads(raw)["version"]
-            acked.append(version)
+        more, (status, headers, raw) = save_until_refused(server.port, token, doc.id, 1, 2000)
+        acked = [1] + more
+        version = acked[-1]
         assert status == 507, raw
         assert "disk is full" in error_shape(status, headers, raw)["error"]
         for _ in range(4):  # whichever worker answers: unwritable
@@ -700,13 +709,8 @@ def test_a_full_database_without_root_answers_507_and_health_says_so(tmp_path, m
                     error_shape(status, headers, raw)
                     break
         assert 507 in codes
-        version, acked = 0, []
-        for k in range(500):
-            status, headers, raw = save(server.port, token, doc.id, version, k % 150)
-            if status != 200:
-                break
-            version = json.loads(raw)["version"]
-            acked.append(version)
+        acked, (status, headers, raw) = save_until_refused(server.port, token, doc.id, 0, 500)
+        version = acked[-1] if acked else 0
         assert status == 507, raw
         error_shape(status, headers, raw)
         status, headers, raw = http(server.port, "GET", "/api/v1/health")
