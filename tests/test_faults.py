@@ -562,16 +562,23 @@ def test_postgres_disk_full_answers_507_and_health_says_so_from_every_worker(
     app.extensions["annotator.db"].dispose()
 
 
-def worker_pids(server) -> set[int]:
+def worker_pids(server, settle_s: float = 30) -> set[int]:
+    """The server's workers, once all of them are up (the health check answers with one)."""
+    from test_durability import WORKERS
+
     pid = server.proc.pid
-    out = set()
-    for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        try:
-            if b"tokenize_job" not in Path(f"/proc/{c}/cmdline").read_bytes():
-                out.add(int(c))
-        except OSError:
-            pass
-    return out
+    end = time.monotonic() + settle_s
+    while True:
+        out = set()
+        for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            try:
+                if b"tokenize_job" not in Path(f"/proc/{c}/cmdline").read_bytes():
+                    out.add(int(c))
+            except OSError:
+                pass
+        if len(out) >= WORKERS or time.monotonic() > end:
+            return out
+        time.sleep(0.05)
 
 
 def test_requests_that_break_framing_are_refused_and_no_worker_dies(served):
