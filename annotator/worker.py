@@ -65,6 +65,7 @@ UPLOADS = 2  # large bodies one worker reads at once (more: 503 with Retry-After
 SEND_TIMEOUT = 30.0  # seconds a client may take to accept a piece of its answer
 LOOP_BUDGET = 64 << 20  # bytes the event loop may hold for requests still arriving, in all
 READ_STEP = 64 << 10
+LINGER_S = 2.0  # how long a closing connection waits for the client to close its side
 
 _HEADER_END = b"\r\n\r\n"
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*([0-9]{1,18})[ \t]*(?=\r\n)", re.I)
@@ -103,6 +104,18 @@ def http_error(status: int, reason: str, message: str, details: list | None = No
 def _write_error(sock, status_int, reason, mesg):
     """gunicorn's ``util.write_error`` (an HTML page), answering the JSON error shape."""
     util.write_nonblock(sock, http_error(status_int, reason, mesg or reason))
+
+
+def _drained(sock) -> bool:
+    """Read what a closing connection's client still sends; True once it closed (or failed)."""
+    try:
+        while True:
+            if not sock.recv(65536):
+                return True
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
 
 
 class _Arrival:
@@ -275,6 +288,7 @@ class ArrivalWorker(ThreadWorker):
         self.busy_lock = threading.Lock()
         self.busy = 0
         self.retire = False
+        self.lingering: dict[int, tuple] = {}  # fd -> (conn, deadline): closing, see _linger
 
     def init_process(self):
         util.write_error = _write_error  # gunicorn's own error answers: the JSON shape
@@ -305,24 +319,60 @@ class ArrivalWorker(ThreadWorker):
 
     def finish_request(self, conn, fs):
         """As gthread's, except that bytes read ahead behind an answered request (a request
-        pipelined behind it) go back to the loop, not straight to a thread."""
+        pipelined behind it) go back to the loop, not straight to a thread, and that a
+        connection is closed without blocking the loop: gthread lingers up to 2 s on the
+        loop's thread for the client to close its side (measured: a client that got a 503 and
+        kept its connection open a second stalled every other request for that second)."""
         try:
             result = fs.result() if not fs.cancelled() else False
-        except Exception:  # noqa: BLE001  (gthread's own handling below)
+        except Exception:  # noqa: BLE001  (gthread closes it too)
             result = False
-        if (result and result is not _DEFER and conn.parser is not None
-                and conn.parser.unreader.buf.getvalue()):
-            try:
-                leftover = conn.parser.unreader.take_buffered()
-                conn.sock.setblocking(False)
-                self._await(conn, initial=leftover)
+        if result is _DEFER and self.alive:
+            return super().finish_request(conn, fs)
+        if result and result is not _DEFER:
+            if conn.parser is not None and conn.parser.unreader.buf.getvalue():
+                try:
+                    leftover = conn.parser.unreader.take_buffered()
+                    conn.sock.setblocking(False)
+                    self._await(conn, initial=leftover)
+                except Exception:  # noqa: BLE001
+                    self.log.exception("could not queue a pipelined request; closing")
+                    self.nr_conns -= 1
+                    self._linger(conn)
                 return
-            except Exception:  # noqa: BLE001
-                self.log.exception("could not queue a pipelined request; closing")
-                self.nr_conns -= 1
-                conn.close()
-                return
-        super().finish_request(conn, fs)
+            return super().finish_request(conn, fs)  # kept alive: back to the selector
+        self.nr_conns -= 1
+        self._linger(conn)
+
+    # --- closing without blocking the loop -------------------------------------------------
+
+    def _linger(self, conn) -> None:
+        """Close after the client has read our answer: send FIN, read what the client still
+        sends until it closes too (or LINGER_S passes), on the selector, then close."""
+        sock = conn.sock
+        try:
+            sock.setblocking(False)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            conn.close()
+            return
+        if _drained(sock):
+            conn.close()
+            return
+        self.lingering[sock.fileno()] = (conn, time.monotonic() + LINGER_S)
+        self.poller.register(sock, selectors.EVENT_READ, partial(self._linger_readable, conn))
+
+    def _linger_readable(self, conn, _sock) -> None:
+        if _drained(conn.sock):
+            self._end_linger(conn)
+
+    def _end_linger(self, conn) -> None:
+        self.lingering.pop(conn.sock.fileno(), None)
+        try:
+            self.poller.unregister(conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+        conn.close()
 
     def _await(self, conn, now_readable: bool = False, initial: bytes = b"") -> None:
         arrival = _Arrival(conn, time.monotonic() + max(self.cfg.keepalive, 1))
@@ -383,17 +433,15 @@ class ArrivalWorker(ThreadWorker):
 
     def _drop(self, arrival: _Arrival, answer: bytes | None = None) -> None:
         self._forget(arrival)
-        sock = arrival.conn.sock
-        if answer is not None:
-            try:
-                sock.send(answer)  # small; a full send buffer loses it, nothing else
-                sock.shutdown(socket.SHUT_WR)
-                while sock.recv(65536):  # what the client already sent: read, so that the
-                    pass                  # close is not a reset that loses the answer
-            except OSError:
-                pass
         self.nr_conns -= 1
-        arrival.conn.close()
+        if answer is None:
+            arrival.conn.close()
+            return
+        try:
+            arrival.conn.sock.send(answer)  # small; a full send buffer loses it, nothing else
+        except OSError:
+            pass
+        self._linger(arrival.conn)  # so that the close is not a reset that loses the answer
 
     def _hand_over(self, arrival: _Arrival) -> None:
         self._forget(arrival)
@@ -412,6 +460,9 @@ class ArrivalWorker(ThreadWorker):
             for arrival in self.arrivals.values():
                 if not arrival.started:
                     arrival.deadline = min(arrival.deadline, now + STOP_KEEPALIVE_LINGER)
+        for conn, deadline in list(self.lingering.values()):
+            if deadline <= now or not self.alive:
+                self._end_linger(conn)
         for arrival in [a for a in self.arrivals.values() if a.deadline <= now]:
             if arrival.started:
                 self._drop(arrival, http_error(408, "Request Timeout", timeout_message(),

@@ -735,3 +735,31 @@ def test_a_full_database_without_root_answers_507_and_health_says_so(tmp_path, m
         server.stop()
     assert stored_history(h, doc.id, alice.id)[0] == acked[-1] == len(acked)
     app.extensions["annotator.db"].dispose()
+
+
+def test_clients_that_keep_a_closed_connection_open_do_not_stall_the_loop(served):
+    """gthread closes a connection on the loop's thread and lingers there up to 2 s for the
+    client to close its side: five clients that read their answer (Connection: close) and
+    keep the socket open stalled everyone for 10 s. The worker lingers on the selector."""
+    server, _h, token, docs = served
+    socks = []
+    try:
+        for _ in range(5):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            socks.append(s)
+        time.sleep(0.3)
+        slowest = 0.0
+        for _ in range(10):
+            t0 = time.monotonic()
+            status, _hd, _raw = http(server.port, "GET", f"/api/v1/documents/{docs[0].id}", token,
+                                     timeout=10)
+            slowest = max(slowest, time.monotonic() - t0)
+            assert status == 200
+        assert slowest < 1.5, slowest
+        for s in socks:  # each got its whole answer
+            s.settimeout(5)
+            assert s.recv(65536).startswith(b"HTTP/1.1 200")
+    finally:
+        for s in socks:
+            s.close()
