@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from annotator.suggest import (
@@ -159,12 +161,18 @@ def test_provenance_is_stored_returned_and_kept_out_of_exports(h, assisted):
                    (i, "ORG"): {"source": "dictionary", "version": "", "edited": False},
                    (TEXT_B.index("148억"), "MONEY"): None}  # drawn by hand
     status, body = bob.get(f"/api/v1/documents/{b.id}/annotation/history")
-    assert any("origin" in s for v in body["items"] for s in v["spans"]) if isinstance(body, dict) \
-        and "items" in body else True
+    assert status == 200
+    assert [s.get("origin") for s in body["items"][-1]["spans"]] == \
+        [{"source": "dictionary", "version": "", "edited": True},
+         {"source": "dictionary", "version": "", "edited": False}, None]  # history keeps it too
     lead = h.user("lead", role="lead")
     h.add_members(project, [lead])
-    status, raw = h.api(lead).get(f"/api/v1/projects/{project.id}/export?format=jsonl&source=all")
-    assert status == 200
+    resp = h.app.test_client().get(f"/api/v1/projects/{project.id}/export?format=jsonl&source=all",
+                                   headers={"Authorization": f"Bearer {h.token(lead)}"})
+    assert resp.status_code == 200
+    lines = [json.loads(line) for line in resp.get_data(as_text=True).splitlines() if line.strip()]
+    exported = [sp for rec in lines for sp in rec["spans"]]
+    assert len(exported) >= 3 and not any("origin" in sp for sp in exported)  # exports unchanged
 
 
 @pytest.mark.parametrize("origin, reason", [
