@@ -61,17 +61,22 @@ def error_shape(status: int, headers: dict, raw: bytes) -> dict:
     return body
 
 
+def read_until_closed(s: socket.socket) -> bytes:
+    """Everything the server sends until it closes (or the socket's timeout, or a reset)."""
+    out = b""
+    try:
+        while chunk := s.recv(65536):
+            out += chunk
+    except OSError:
+        pass
+    return out
+
+
 def raw_exchange(port: int, data: bytes, timeout: float = 10) -> bytes:
     """Send bytes as they are; read until the server closes (or the timeout)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(data)
-        out = b""
-        try:
-            while chunk := s.recv(65536):
-                out += chunk
-        except TimeoutError:
-            pass
-        return out
+        return read_until_closed(s)
 
 
 def split_response(raw: bytes) -> tuple[int, dict, bytes]:
@@ -621,12 +626,7 @@ def test_large_bodies_need_credentials_a_limit_and_a_free_upload_slot(served):
         except OSError:
             pass
         s.settimeout(10)
-        got = b""
-        try:
-            while part := s.recv(65536):
-                got += part
-        except OSError:
-            pass
+        got = read_until_closed(s)
     status, headers, body = split_response(got)
     assert status == 413, got[:300]
     error_shape(status, headers, body)
