@@ -37,6 +37,13 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def sqlite_file(url: str) -> str | None:
+    """The database file behind a SQLite URL (absolute), or None (in memory, PostgreSQL)."""
+    if not url.startswith("sqlite:///") or url.startswith("sqlite:///:memory:"):
+        return None
+    return os.path.abspath(url.removeprefix("sqlite:///").split("?", 1)[0])
+
+
 def json_dumps(value) -> str:
     """JSON columns are written with orjson (profiled: json.dumps was the largest single cost
     of writing token lists); values orjson refuses (integers beyond 64 bits) use json."""
@@ -68,12 +75,11 @@ def make_engine(url: str, *, immediate: bool = False, busy_ms: int = 30000,
         return create_engine(url, pool_pre_ping=True, json_serializer=json_dumps,
                              json_deserializer=json_loads)
     connect_args = {"timeout": busy_ms / 1000, "check_same_thread": False}
-    db_path = None
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        db_path = url.removeprefix("sqlite:///").split("?", 1)[0]
+    db_path = sqlite_file(url)
+    if db_path:
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         if immediate:  # writers queue on a file lock, woken at once (writelock.py)
-            connect_args["factory"] = connection_factory(os.path.abspath(db_path), busy_ms / 1000)
+            connect_args["factory"] = connection_factory(db_path, busy_ms / 1000)
     engine = create_engine(url, connect_args=connect_args, json_serializer=json_dumps,
                            json_deserializer=json_loads)
     max_pages = env_setting("SQLITE_MAX_PAGES")  # a full database on purpose (tests, quotas)
@@ -90,7 +96,7 @@ def make_engine(url: str, *, immediate: bool = False, busy_ms: int = 30000,
             cur.execute(f"PRAGMA max_page_count={int(max_pages)}")
         if background_checkpoint and db_path:
             cur.execute("PRAGMA wal_autocheckpoint=0")
-            ensure_checkpointer(os.path.abspath(db_path))
+            ensure_checkpointer(db_path)
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -294,10 +300,9 @@ def database_health(database: Database) -> dict:
     with database.read_engine.connect() as conn:
         conn.execute(text("SELECT 1"))
         free = None
-        url = database.url
-        if is_sqlite(url) and url.startswith("sqlite:///") and ":memory:" not in url:
-            path = url.removeprefix("sqlite:///").split("?", 1)[0]
-            st = os.statvfs(os.path.dirname(os.path.abspath(path)))
+        path = sqlite_file(database.url)
+        if path:
+            st = os.statvfs(os.path.dirname(path))
             free = st.f_bavail * st.f_frsize
             page, count, unused, cap = (conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in
                                         ("page_size", "page_count", "freelist_count",

@@ -126,7 +126,16 @@ def _worker_exit(server, worker) -> None:
 
 
 def _on_exit(server) -> None:
-    _close_database(getattr(server.app, "callable", None))
+    """The master, once every worker has exited: close its own connections, then settle the
+    SQLite WAL (checkpoint.settle: workers that closed at the same moment may have left it)."""
+    app = getattr(server.app, "callable", None)
+    _close_database(app)
+    from .checkpoint import settle
+    from .db import sqlite_file
+
+    path = sqlite_file(getattr(app, "config", {}).get("DATABASE_URL", ""))
+    if path:
+        settle(path)
 
 
 def _worker_class():
