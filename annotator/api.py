@@ -101,10 +101,14 @@ def get_project(pid: int):
 
 @bp.get("/background")
 def background():
-    """What background work is doing about the database: a paused tokenizing job says why."""
+    """What background work is doing: the latest jobs of every project (jobs.py), and a
+    paused tokenizing job says why."""
     db.require_lead(g.user)
+    from .jobs import recent
+
     found = paused(current_app.config["DATABASE_URL"], current_app.config["DATA_DIR"])
-    return {"tokenizing": {"paused": found is not None, **(found or {})}}
+    return {"tokenizing": {"paused": found is not None, **(found or {})},
+            "jobs": recent(db.session(), None)}
 
 
 @bp.post("/projects/<int:pid>/documents")
@@ -266,6 +270,54 @@ def put_patterns(pid: int):
     out = set_patterns(s, project, request.get_data())
     s.commit()
     return out
+
+
+@bp.get("/projects/<int:pid>/models")
+def get_models(pid: int):
+    """The project's trained model versions (held-out scores, learning curve) and which one
+    suggests (learn.py)."""
+    from .learn import versions
+
+    project = db.get_project_or_404(pid, g.user, lead=True)
+    return {"items": versions(db.session(), project),
+            "model": (project.settings or {}).get("model")}
+
+
+@bp.put("/projects/<int:pid>/model")
+def put_model(pid: int):
+    """Choose the version that suggests: ``{"version": N}``, or ``null`` for none."""
+    from .bodies import check_object
+    from .learn import choose_version
+
+    s = db.session()
+    project = db.get_project_or_404(pid, g.user, lead=True)
+    body = json_body()
+    check_object(body, {"version": (int, None)}, required=("version",))
+    out = choose_version(s, project, body["version"], g.user.id)
+    s.commit()
+    return out
+
+
+@bp.post("/projects/<int:pid>/train")
+def post_train(pid: int):
+    """Queue the training of the project's next model version; the server's background
+    process runs it (jobs.py), its progress at GET .../jobs."""
+    from .jobs import enqueue, job_json
+
+    s = db.session()
+    project = db.get_project_or_404(pid, g.user, lead=True)
+    job = enqueue(s, "train", project.id, {}, g.user.id)
+    s.commit()
+    return job_json(job), 202
+
+
+@bp.get("/projects/<int:pid>/jobs")
+def get_jobs(pid: int):
+    """The project's latest background jobs (tokenizing, training, predicting), newest first."""
+    from .jobs import recent
+
+    project = db.get_project_or_404(pid, g.user, lead=True)
+    return {"items": recent(db.session(), project.id)}
 
 
 @bp.get("/documents/<int:did>/annotation/history")

@@ -1,4 +1,5 @@
-"""Suggestions for one person on one document, from the project's accepted spans (issue 12).
+"""Suggestions for one person on one document, from the project's accepted spans, its
+patterns and its model's stored predictions (issue 12).
 
 The rules are in ``suggest.py`` (pure); this module reads what they need: the document's
 stored tokens (the background job's; never computed here, so a request never loads a
@@ -35,6 +36,9 @@ _ACCEPTED = Statement(
     "WHERE d.project_id = :p AND a.status = 'submitted' AND l.kind = :kind "
     "GROUP BY surface, l.name")
 _SETTINGS = Statement("SELECT settings FROM projects WHERE id = :p", results={0: JSON()})
+_PREDICTED = Statement("SELECT p.spans FROM predictions p JOIN model_versions v "
+                       "ON v.id = p.model_version_id WHERE v.project_id = :p AND v.number = :n "
+                       "AND p.document_id = :d", results={0: JSON()})
 _HONEYPOT = Statement("SELECT 1 FROM honeypots WHERE document_id = :d")
 _REJECTED = Statement('SELECT "start", "end", label FROM suggestion_rejections '
                       "WHERE document_id = :d AND user_id = :u")
@@ -77,9 +81,13 @@ def suggestions_for(reader, doc: Document, user: User) -> dict:
     patterns = settings.get("patterns") or []
     found = match(doc.text, doc.tokens, patterns) if patterns else []
     rejected = {tuple(r) for r in _REJECTED.all(conn, {"d": doc.id, "u": user.id})}
+    model = settings.get("model")
+    predicted = (_PREDICTED.first(conn, {"p": doc.project_id, "n": model, "d": doc.id})
+                 if model is not None else None)
     items = suggest(doc.text, doc.tokens, entries, taken, entity_labels,
                     pattern_matches=found, patterns_version=version_of(patterns) if patterns else "",
-                    rejected=rejected, prefixes=prefixes)
+                    rejected=rejected, prefixes=prefixes,
+                    model_spans=predicted[0] if predicted else (), model_version=f"v{model}")
     return {"items": items, "pending": False, "control": False, "shown": True}
 
 

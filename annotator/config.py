@@ -29,7 +29,9 @@ SETTINGS: dict[str, tuple[object, type, str]] = {
     "REQUEST_TIMEOUT": (10, int, "Under `annotator serve`, seconds a request may take to arrive after "
                         "its first byte (then 408); a larger body must also average 64 KiB/s."),
     "BACKGROUND_TOKENIZE": (True, bool, "Under `annotator serve`, tokenize imported documents in a "
-                            "background process."),
+                            "background job."),
+    "BACKGROUND_JOBS": (True, bool, "Under `annotator serve`, run one background process for the "
+                        "queued jobs (tokenizing, training, predicting)."),
     "SQLITE_MAX_PAGES": (0, int, ("Cap an SQLite database at this many pages (PRAGMA "
                                   "max_page_count; unset: no cap). Read from the environment.")),
 }

@@ -148,6 +148,8 @@ def role(pid: int) -> str:
         return "no longer running"
     if any("annotator.tokenize_job" in a for a in args):
         return "background tokenizing job"
+    if any("annotator.background" in a for a in args):
+        return "the server's background jobs"
     for i, a in enumerate(args):
         if a in ("annotator.cli", "annotator") or os.path.basename(a) == "annotator":
             rest = args[i + 1:]

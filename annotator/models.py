@@ -309,3 +309,71 @@ class LoginFailure(SQLModel, table=True):
     username: str = Field(max_length=64)  # as typed (cut to 64), whether or not such a user exists
     ip: str = Field(max_length=64)
     failed_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False, index=True))
+
+
+JOB_KINDS = ("tokenize", "train", "predict")
+JOB_STATES = ("queued", "running", "done", "failed")
+
+
+class Job(SQLModel, table=True):
+    """Background work (jobs.py): queued here so that it survives a restart, run by the one
+    background process of a server (background.py). ``owner`` (host:pid) and ``heartbeat_at``
+    say who runs it; a running job whose owner died goes back to the queue."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("kind IN ('tokenize', 'train', 'predict')", name="ck_jobs_kind"),
+        CheckConstraint("state IN ('queued', 'running', 'done', 'failed')", name="ck_jobs_state"),
+        Index("ix_jobs_state_id", "state", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    project_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=True, index=True))
+    params: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    state: str = Field(default="queued", max_length=16)
+    progress: float = Field(default=0.0)
+    message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    result: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    owner: str | None = Field(default=None, max_length=128)
+    created_by: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    heartbeat_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class ModelVersion(SQLModel, table=True):
+    """One trained model of a project (training.py): kept with its held-out scores and
+    learning curve, in ``DATA_DIR/models/project-P/vN``. Which one suggests is the project's
+    setting ``model`` (its number)."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("project_id", "number", name="uq_model_versions_project_number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(sa_column=Column(Integer, ForeignKey("projects.id", ondelete="CASCADE"),
+                                             nullable=False, index=True))
+    number: int
+    source: str = Field(max_length=16)  # what it learned from: gold, majority or import
+    scores: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    path: str = Field(max_length=512)
+    job_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class Prediction(SQLModel, table=True):
+    """What a model version predicts on one document, computed in the background (never while
+    a person waits): served as suggestions of source ``model``."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (UniqueConstraint("model_version_id", "document_id", name="uq_predictions_version_document"),)
+    id: int | None = Field(default=None, primary_key=True)
+    model_version_id: int = Field(sa_column=Column(
+        Integer, ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=False))
+    document_id: int = Field(sa_column=Column(Integer, ForeignKey("documents.id", ondelete="CASCADE"),
+                                              nullable=False, index=True))
+    spans: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    uncertainty: float = Field(default=0.0)

@@ -103,6 +103,24 @@ def _post_request(worker, req, environ, resp) -> None:
 
 def _post_fork(server, worker) -> None:
     worker.malloc_trim = _malloc_trim()
+    from .jobs import RequestNote, busy_path
+
+    conf = server.app.callable.config  # preloaded (worker.wsgi is set after this hook)
+    worker.request_note = RequestNote(busy_path(conf["DATABASE_URL"], conf["DATA_DIR"]))
+
+
+def _pre_request(worker, req) -> None:
+    """Tell background jobs that requests arrive (jobs.Pacer: they slow down meanwhile)."""
+    worker.request_note.note()
+
+
+def _when_ready(server) -> None:
+    """The master is up: start the server's background process (background.py)."""
+    conf = server.app.callable.config
+    if conf.get("BACKGROUND_JOBS"):
+        from . import background
+
+        background.start(conf["DATABASE_URL"], conf["DATA_DIR"])
 
 
 def _close_database(app) -> None:
@@ -122,12 +140,15 @@ def _close_database(app) -> None:
 
 
 def _worker_exit(server, worker) -> None:
-    _close_database(worker.wsgi)
+    _close_database(getattr(worker, "wsgi", None))
 
 
 def _on_exit(server) -> None:
     """The master, once every worker has exited: close its own connections, then settle the
     SQLite WAL (checkpoint.settle: workers that closed at the same moment may have left it)."""
+    from . import background
+
+    background.stop()  # its job goes back to the queue; the next start resumes it
     app = getattr(server.app, "callable", None)
     _close_database(app)
     from .checkpoint import settle
@@ -181,6 +202,8 @@ def run(host: str, port: int, workers: int, overrides: dict | None = None,
             if os.path.isdir("/dev/shm"):  # the heartbeat file is touched on every event
                 self.cfg.set("worker_tmp_dir", "/dev/shm")
             self.cfg.set("post_fork", _post_fork)
+            self.cfg.set("pre_request", _pre_request)
+            self.cfg.set("when_ready", _when_ready)
             self.cfg.set("post_request", _post_request)
             self.cfg.set("worker_exit", _worker_exit)
             self.cfg.set("on_exit", _on_exit)

@@ -16,6 +16,11 @@ A suggestion is a span a person has not drawn: ``{"start", "end", "label", "attr
 Then, longest first, a suggestion is kept only if it overlaps neither a span the person
 already has (of an entity label) nor a suggestion kept before it: entity suggestions never
 overlap each other, and none duplicates a span the person has.
+
+A third source, ``model`` (the project's trained model, learn.py: its stored predictions,
+given by the caller), comes after those two: its entities fill the gaps they leave, never
+displacing a dictionary or pattern suggestion (measured more precise), and only from a
+probability of ``MODEL_MIN_SCORE``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from dataclasses import dataclass
 
 DICTIONARY = "dictionary"
 PATTERNS = "patterns"
+MODEL = "model"
+MODEL_MIN_SCORE = 0.5  # a model's entity below this probability is not suggested
 PATTERNS_VERSION = "money-1"
 PATTERN_SCORE = 0.9
 
@@ -182,11 +189,13 @@ def _overlaps(intervals: list[tuple[int, int]], start: int, end: int) -> bool:
 def suggest(text: str, tokens: list, entries: dict[str, tuple[str, float]], taken: list[Taken],
             labels: set[str], *, money_label: str | None = "MONEY", dictionary_version: str = "",
             rejected: set | None = None, pattern_matches: list[tuple[int, int, str]] = (),
-            patterns_version: str = "", prefixes: set[str] | None = None) -> list[dict]:
+            patterns_version: str = "", prefixes: set[str] | None = None,
+            model_spans: list[dict] = (), model_version: str = "") -> list[dict]:
     """Every suggestion for one person on one document (see the module's docstring).
     ``labels``: the entity labels of the project; other labels are never suggested.
     ``pattern_matches``: (start, end, label) found by the project's own patterns
-    (patterns.py)."""
+    (patterns.py). ``model_spans``: the model's stored predictions ({start, end, label,
+    score, attributes}) for this document."""
     bounds = Boundaries(tokens)
     cands = [c for c in dictionary_candidates(text, bounds, entries, dictionary_version,
                                               tokens=sorted(tokens), prefixes=prefixes)
@@ -195,4 +204,10 @@ def suggest(text: str, tokens: list, entries: dict[str, tuple[str, float]], take
         cands += money_candidates(text, bounds, money_label)
     cands += [_suggestion(a, b, label, PATTERNS, PATTERN_SCORE, patterns_version)
               for a, b, label in pattern_matches if label in labels]
-    return choose(cands, taken, rejected)
+    first = choose(cands, taken, rejected)
+    model = [_suggestion(m["start"], m["end"], m["label"], MODEL, m.get("score", 1.0), model_version)
+             for m in model_spans if m["label"] in labels and m.get("score", 1.0) >= MODEL_MIN_SCORE]
+    if not model:
+        return first
+    held = taken + [Taken(c["start"], c["end"], c["label"], True) for c in first]
+    return sorted(first + choose(model, held, rejected), key=lambda c: (c["start"], c["end"]))

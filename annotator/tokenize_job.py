@@ -3,16 +3,17 @@
 An import request only stores the documents; tokenizing 10,000 Korean documents of 2,000
 characters with Kiwi costs ~30 ms of CPU each (profiled: ``kiwi.tokenize`` itself), about
 five minutes of one core, and Kiwi needs ~0.5 GB. So the web process never imports Kiwi or
-spaCy for this: after an import commits (and when the server starts) it *kicks* a job, a
-separate process at the lowest CPU priority (nice 19), which tokenizes every document
-without tokens in small transactions and exits. Until a document's tokens are stored the
-annotate page snaps to words on its own and an export tokenizes that document itself.
+spaCy for this: after an import commits (and when the server starts) it queues a
+``tokenize`` job (jobs.py), which the server's background process (background.py) runs at
+the lowest CPU priority, pacing itself while requests arrive: it tokenizes every document
+without tokens in small transactions. Until a document's tokens are stored the annotate page
+snaps to words on its own and an export tokenizes that document itself.
 
-At most one job runs per database and at most one more waits: a job first takes the
-*waiting* lock without blocking (if another job already waits, that one will see our
-documents, and we exit), then the *running* lock (blocking), then lets go of the waiting
-lock and scans. A scan always starts after the kick that started its job, so no document
-is missed.
+At most one scan runs per database and at most one more waits (file locks, so that
+``annotator tokenize`` and the background process never scan side by side): a scan first
+takes the *waiting* lock (``wait=False``: without blocking, and returns when another waits),
+then the *running* lock, then lets go of the waiting lock and scans. A scan always starts
+after the queueing of its job, so no document is missed.
 
 ``annotator tokenize [PROJECT]`` runs the same job in the foreground.
 
@@ -39,7 +40,6 @@ import fcntl
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -136,11 +136,12 @@ def _flock(path: str, blocking: bool) -> int | None:
     return fd
 
 
-def run_job(url: str, data_dir: str, project_id: int | None = None, wait: bool = True) -> int:
+def run_job(url: str, data_dir: str, project_id: int | None = None, wait: bool = True,
+            run=None) -> int:
     """Tokenize every document without tokens (of one project, or all); returns the count.
 
-    With ``wait=False`` (a kicked job) it returns 0 at once when another job is already
-    waiting to run.
+    With ``wait=False`` it returns 0 at once when another job is already waiting to run.
+    ``run`` (a queued job's jobs.Run) is paced between documents and told the progress.
     """
     os.makedirs(data_dir, exist_ok=True)
     wait_path, run_path = lock_paths(data_dir, url)
@@ -155,7 +156,7 @@ def run_job(url: str, data_dir: str, project_id: int | None = None, wait: bool =
 
         with holding(url, "`annotator tokenize`"):
             _write_status(status, state="running", pid=os.getpid())  # claims its blocks now
-            return _scan(url, project_id, _Pause(url, status))
+            return _scan(url, project_id, _Pause(url, status), run)
     finally:
         try:
             os.unlink(status)
@@ -213,7 +214,7 @@ class _Pause:
             self.since = None
 
 
-def _scan(url: str, project_id: int | None, pause: _Pause) -> int:
+def _scan(url: str, project_id: int | None, pause: _Pause, run=None) -> int:
     from sqlalchemy import JSON
 
     from . import nlp
@@ -227,18 +228,24 @@ def _scan(url: str, project_id: int | None, pause: _Pause) -> int:
         + ("AND d.project_id = :p " if project_id is not None else "")
         + "ORDER BY d.id LIMIT :n", results={3: JSON()})
     store = Statement("UPDATE documents SET tokens = :t WHERE id = :id AND tokens IS NULL", t=JSON())
+    count = Statement("SELECT count(*) FROM documents d WHERE d.tokens IS NULL"
+                      + (" AND d.project_id = :p" if project_id is not None else ""))
     db = Database(url)
-    done, after = 0, 0
+    done, after, total = 0, 0, None
     try:
         while True:
             try:
                 with db.session(write=False) as s:
                     rows = pending.all(s.connection(), {"after": after, "n": BATCH,
                                                         **({"p": project_id} if project_id else {})})
+                    if total is None and run is not None:
+                        total = count.all(s.connection(), {"p": project_id} if project_id else {})[0][0]
                 if not rows:
                     return done
                 out = []
                 for doc_id, text, lang, settings in rows:
+                    if run is not None:
+                        run.pace()  # sleeps while the server is busy
                     words = words_in(settings)
                     bounds = nlp.get_tokenizer_boundaries(text, lang or "en", words)
                     out.append({"id": doc_id, "t": [[a, b] for a, b in bounds]})
@@ -255,53 +262,59 @@ def _scan(url: str, project_id: int | None, pause: _Pause) -> int:
             pause.wrote()
             done += len(out)
             after = rows[-1][0]
+            if run is not None:
+                run.progress(done / max(total or 1, done), f"{done:,} of {max(total or 0, done):,} documents tokenized")
     finally:
         db.dispose()
 
 
-# --- kicking a job from the web process --------------------------------------------------
+# --- queued jobs ----------------------------------------------------------------------------
 
-_children: list[subprocess.Popen] = []
+def run_queued(run, url: str, data_dir: str) -> dict:
+    """A queued ``tokenize`` job (background.py): every document without tokens."""
+    done = run_job(url, data_dir, run.job.project_id, wait=True, run=run)
+    return {"documents": done}
+
+
+def main(argv: list[str]) -> int:
+    """The job in a process of its own (tests, benchmarks): ``URL DATA_DIR``."""
+    url, data_dir = argv[0], argv[1]
+    try:
+        run_job(url, data_dir, wait=False)
+    except AnnotatorError as e:  # maintenance holds the database
+        print(f"annotator: tokenizing did not start: {e.message}", file=sys.stderr, flush=True)
+    return 0
+
+
 _kick_lock = threading.Lock()
 _last_kick = 0.0
 
 
-def kick(url: str, data_dir: str, min_interval: float = 0.0) -> None:
-    """Start a background job (it exits at once if one is already queued). Never blocks."""
+def in_background(app) -> bool:
+    """Whether this app leaves tokenizing to the background process: under ``annotator
+    serve`` (not in tests or commands) with ``BACKGROUND_TOKENIZE`` on."""
+    return bool(app.config.get("SERVING") and app.config.get("BACKGROUND_TOKENIZE"))
+
+
+def kick_for_app(app, min_interval: float = 0.0) -> None:
+    """Queue a tokenize job (jobs.py) when the app leaves tokenizing to the background, unless
+    one is queued already (it will see every document). One small write; never blocks on
+    the job, which the server's background process runs."""
     global _last_kick
+    if not in_background(app):
+        return
     with _kick_lock:
         now = time.monotonic()
         if min_interval and now - _last_kick < min_interval:
             return
         _last_kick = now
-        _children[:] = [p for p in _children if p.poll() is None]  # reap finished jobs
-        code = ("import os, sys; os.nice(19); from annotator.tokenize_job import main; "
-                "sys.exit(main(sys.argv[1:]))")
-        env = dict(os.environ)
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        _children.append(subprocess.Popen(
-            [sys.executable, "-c", code, url, data_dir], env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, start_new_session=True, close_fds=True))
+    from .db import get_db
+    from .jobs import enqueue, queued
 
-
-def main(argv: list[str]) -> int:
-    url, data_dir = argv[0], argv[1]
-    try:
-        run_job(url, data_dir, wait=False)
-    except AnnotatorError as e:  # maintenance holds the database: the next kick comes after
-        print(f"annotator: background tokenizing did not start: {e.message}", file=sys.stderr,
-              flush=True)
-    return 0
-
-
-def in_background(app) -> bool:
-    """Whether this app leaves tokenizing to background jobs: under ``annotator serve`` (not
-    in tests or commands) with ``BACKGROUND_TOKENIZE`` on."""
-    return bool(app.config.get("SERVING") and app.config.get("BACKGROUND_TOKENIZE"))
-
-
-def kick_for_app(app, min_interval: float = 0.0) -> None:
-    """``kick`` when the app leaves tokenizing to background jobs (``in_background``)."""
-    if in_background(app):
-        kick(app.config["DATABASE_URL"], app.config["DATA_DIR"], min_interval)
+    database = app.extensions.get("annotator.db") or get_db()
+    with database.session(write=False) as s:
+        if queued(s, "tokenize"):
+            return
+    with database.session() as s:
+        enqueue(s, "tokenize")
+        s.commit()

@@ -44,7 +44,7 @@ def web_pids(server: Server) -> list[int]:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"tokenize_job" not in cmd:
+        if b"tokenize_job" not in cmd and b"annotator.background" not in cmd:
             out.append(pid)
     return out
 

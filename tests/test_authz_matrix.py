@@ -65,6 +65,10 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("PUT", "/api/v1/projects/<int:pid>/words"): LEADS,
     ("GET", "/api/v1/projects/<int:pid>/patterns"): MEMBERS,
     ("PUT", "/api/v1/projects/<int:pid>/patterns"): LEADS,
+    ("GET", "/api/v1/projects/<int:pid>/models"): LEADS,
+    ("PUT", "/api/v1/projects/<int:pid>/model"): LEADS,
+    ("POST", "/api/v1/projects/<int:pid>/train"): (401, 403, 404, 202, 404, 202),
+    ("GET", "/api/v1/projects/<int:pid>/jobs"): LEADS,
     ("GET", "/api/v1/projects/<int:pid>/settings"): MEMBERS,
     ("PATCH", "/api/v1/projects/<int:pid>/settings"): LEADS,
     ("GET", "/api/v1/projects/<int:pid>/agreement"): LEADS,
@@ -129,6 +133,7 @@ REQUESTS = {
     ("PUT", "/api/v1/projects/<int:pid>/patterns"): lambda w, role: {
         "data": b'{"label": "ORG", "pattern": "Scale AI"}\n', "content_type": "application/jsonl"},
     ("PATCH", "/api/v1/projects/<int:pid>/settings"): lambda w, role: {"json": {"k": 2}},
+    ("PUT", "/api/v1/projects/<int:pid>/model"): lambda w, role: {"json": {"version": None}},
     ("POST", "/api/v1/projects/<int:pid>/members"):
         lambda w, role: {"json": {"usernames": ["extra"]}},
     ("DELETE", "/api/v1/projects/<int:pid>/members/<username>"):

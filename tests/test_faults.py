@@ -577,7 +577,8 @@ def worker_pids(server, settle_s: float = 30) -> set[int]:
         out = set()
         for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
             try:
-                if b"tokenize_job" not in Path(f"/proc/{c}/cmdline").read_bytes():
+                cmd = Path(f"/proc/{c}/cmdline").read_bytes()
+                if b"tokenize_job" not in cmd and b"annotator.background" not in cmd:
                     out.add(int(c))
             except OSError:
                 pass

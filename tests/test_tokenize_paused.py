@@ -93,7 +93,7 @@ def test_a_job_on_a_capped_database_pauses_shows_it_and_resumes_when_pages_are_f
     assert out.count(PAUSED) == 1 and out.count(RESUMED) == 1 and "Traceback" not in out, out
     assert stored(path) == len(TEXTS) and tokens_fit_their_texts(path)
     assert integrity(path) == ["ok"]
-    assert api.get("/api/v1/background")[1] == {"tokenizing": {"paused": False}}
+    assert api.get("/api/v1/background")[1]["tokenizing"] == {"paused": False}
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ def workers(server: Server) -> set[int]:
             cmd = Path(f"/proc/{c}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"tokenize_job" not in cmd:
+        if b"tokenize_job" not in cmd and b"annotator.background" not in cmd:
             out.add(int(c))
     return out
 

@@ -124,3 +124,125 @@
 
   document.addEventListener('alpine:init', function () { window.Alpine.data('projectMembers', projectMembers); });
 })();
+
+/* The model card of the lead's project page: train a new version (POST .../train, run by the
+ * server's background process), its progress and the other background jobs (GET .../jobs,
+ * polled while one is queued or running), the trained versions with their held-out scores,
+ * and which one suggests (PUT .../model). */
+(function () {
+  'use strict';
+  var POLL_MS = 2000;
+
+  function csrf() {
+    var m = document.querySelector('meta[name="csrf-token"]');
+    return m ? m.content : '';
+  }
+
+  function pct(x) { return Math.round((x || 0) * 100) + ' %'; }
+  function f2(x) { return x == null ? '–' : Number(x).toFixed(2); }
+
+  function projectModels() {
+    return {
+      busy: false, error: '', note: '', active: null,
+      init: function () {
+        var self = this;
+        this.base = this.$el.dataset.api + '/projects/' + this.$el.dataset.projectId;
+        this.$el.addEventListener('click', function (e) {
+          var b = e.target.closest('button[data-use-version]');
+          if (b) self.use(Number(b.dataset.useVersion));
+        });
+        this.refresh();
+      },
+      call: function (method, path, body) {
+        var opts = { method: method, credentials: 'same-origin',
+                     headers: { 'X-CSRF-Token': csrf(), Accept: 'application/json' } };
+        if (body !== undefined) { opts.headers['Content-Type'] = 'application/json'; opts.body = JSON.stringify(body); }
+        return fetch(this.base + path, opts)
+          .then(function (r) { return r.json().then(function (d) { return [r.status, d]; }); });
+      },
+      train: function () {
+        var self = this;
+        this.busy = true; this.error = '';
+        this.call('POST', '/train').then(function (res) {
+          self.busy = false;
+          if (res[0] !== 202) { self.error = res[1].error || 'Training was refused.'; return; }
+          self.note = 'Training queued: the server trains in the background; its progress shows below.';
+          self.refresh();
+        }).catch(function (e) { self.busy = false; self.error = 'Could not reach the server: ' + e.message; });
+      },
+      use: function (n) {
+        var self = this;
+        this.call('PUT', '/model', { version: n }).then(function (res) {
+          if (res[0] !== 200) { self.error = res[1].error || 'The change was refused.'; return; }
+          self.note = 'Version ' + n + ' suggests now; its predictions are computed in the background.';
+          self.refresh();
+        }).catch(function (e) { self.error = 'Could not reach the server: ' + e.message; });
+      },
+      refresh: function () {
+        var self = this;
+        clearTimeout(this.timer);
+        Promise.all([this.call('GET', '/jobs'), this.call('GET', '/models')]).then(function (res) {
+          if (res[0][0] !== 200 || res[1][0] !== 200) { self.error = (res[0][1].error || res[1][1].error); return; }
+          self.renderJobs(res[0][1].items);
+          self.active = res[1][1].model;
+          self.renderVersions(res[1][1].items);
+          var moving = res[0][1].items.some(function (j) { return j.state === 'queued' || j.state === 'running'; });
+          if (moving) self.timer = setTimeout(function () { self.refresh(); }, POLL_MS);
+        }).catch(function (e) { self.error = 'Could not reach the server: ' + e.message; });
+      },
+      renderJobs: function (items) {
+        var tbody = this.$refs.jobs;
+        tbody.textContent = '';
+        items.slice(0, 6).forEach(function (j) {
+          var tr = document.createElement('tr');
+          tr.dataset.jobState = j.state;
+          function td(text, cls) { var c = document.createElement('td'); c.textContent = text; if (cls) c.className = cls; tr.appendChild(c); return c; }
+          td(j.kind + (j.params && j.params.version ? ' v' + j.params.version : ''));
+          td(j.state, 'state-' + j.state);
+          var bar = td('');
+          var p = document.createElement('progress');
+          p.max = 1; p.value = j.progress || 0;
+          bar.appendChild(p);
+          bar.appendChild(document.createTextNode(' ' + pct(j.progress)));
+          td(j.error || j.message || '', j.error ? 'job-error' : 'muted');
+          tbody.appendChild(tr);
+        });
+        if (!items.length) {
+          var tr = document.createElement('tr'), c = document.createElement('td');
+          c.colSpan = 4; c.className = 'muted'; c.textContent = 'No background work yet.';
+          tr.appendChild(c); tbody.appendChild(tr);
+        }
+      },
+      renderVersions: function (items) {
+        var tbody = this.$refs.versions, self = this;
+        tbody.textContent = '';
+        items.slice().reverse().forEach(function (v) {
+          var tr = document.createElement('tr');
+          tr.dataset.version = v.number;
+          function td(text, cls) { var c = document.createElement('td'); c.textContent = text; if (cls) c.className = cls; tr.appendChild(c); return c; }
+          var sc = v.scores || {};
+          td('v' + v.number);
+          td(v.source);
+          td(f2((sc.overall || {}).f), 'num');
+          td(Object.keys(sc.labels || {}).map(function (k) { return k + ' ' + f2(sc.labels[k].f); }).join(' · '), 'muted');
+          td(String(v.predicted_documents), 'num');
+          var act = td('');
+          if (v.number === self.active) { act.textContent = 'suggests'; act.className = 'state-done'; }
+          else {
+            var b = document.createElement('button');
+            b.type = 'button'; b.className = 'link'; b.dataset.useVersion = v.number; b.textContent = 'Use';
+            act.appendChild(b);
+          }
+          tbody.appendChild(tr);
+        });
+        if (!items.length) {
+          var tr = document.createElement('tr'), c = document.createElement('td');
+          c.colSpan = 6; c.className = 'muted'; c.textContent = 'No model yet: train one from the gold, majority or imported annotations.';
+          tr.appendChild(c); tbody.appendChild(tr);
+        }
+      },
+    };
+  }
+
+  document.addEventListener('alpine:init', function () { window.Alpine.data('projectModels', projectModels); });
+})();
