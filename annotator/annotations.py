@@ -195,7 +195,8 @@ def next_document(s: Session, project: Project, user: User) -> Document | None:
     First the caller's own unfinished work (reserved or in progress). Then a honeypot when
     the caller's position is a honeypot slot (routing.honeypot_due). Otherwise a document
     the caller has not annotated whose submitted annotations plus live reservations by others
-    are fewer than k, preferring documents closest to completion; honeypots never count here.
+    are fewer than k, preferring documents closest to completion (then, when the project asks,
+    the ones its model is least certain about); honeypots never count here.
     When none is left, honeypots the caller has not seen (if honeypots are on).
     Reservations untouched for ``project.reservation_minutes`` no longer hold a place, and
     are dropped when someone else takes the document.
@@ -231,11 +232,28 @@ def next_document(s: Session, project: Project, user: User) -> Document | None:
             ~exists().where(Annotation.document_id == Document.id, Annotation.user_id == user.id),
             submitted + reserved < project.k,
             ~is_honeypot_clause(),
-        ).order_by(submitted.desc(), Document.id).limit(1)
+        ).order_by(submitted.desc(), *_usefulness(project), Document.id).limit(1)
     ).scalar_one_or_none()
     if doc is None and honeypots_enabled(project):
         doc = unseen_honeypot(s, project, user)
     return None if doc is None else _reserve(s, doc, user, now, cutoff)
+
+
+def _usefulness(project: Project) -> tuple:
+    """With the project's ``order`` "uncertain" and a model suggesting: the documents its
+    predictions are least certain about first (learn.py; unpredicted ones after them)."""
+    from .models import ModelVersion, Prediction
+    from .routing import team_settings
+
+    model = (project.settings or {}).get("model")
+    if team_settings(project)["order"] != "uncertain" or model is None:
+        return ()
+    uncertainty = (select(Prediction.uncertainty)
+                   .join(ModelVersion, ModelVersion.id == Prediction.model_version_id)
+                   .where(ModelVersion.project_id == project.id, ModelVersion.number == model,
+                          Prediction.document_id == Document.id)
+                   .correlate(Document).scalar_subquery())
+    return (func.coalesce(uncertainty, -1.0).desc(),)
 
 
 def _reserve(s: Session, doc: Document, user: User, now, cutoff) -> Document:

@@ -2,7 +2,7 @@
 and when a honeypot (gold check) is mixed into an annotator's queue.
 
 Settings live in Project columns (k, blind, reservation_minutes) and in Project.settings
-(honeypot_*, suggestions, control_share); ``team_settings`` is the one place that knows the
+(honeypot_*, suggestions, control_share, order); ``team_settings`` is the one place that knows the
 defaults.
 """
 
@@ -20,14 +20,18 @@ from .models import Annotation, Document, Honeypot, Project, User
 HONEYPOT_DEFAULTS = {"honeypot_rate": 0.0, "honeypot_threshold": 0.7, "honeypot_feedback": False}
 # suggestions (issue 12): "off" shows none anywhere; control_share of each annotator's
 # documents are shown without them (is_control), to measure what suggestions do to the work
-ASSIST_DEFAULTS = {"suggestions": "on", "control_share": 0.1}
+ASSIST_DEFAULTS = {"suggestions": "on", "control_share": 0.1, "order": "document"}
 SUGGESTIONS = ("off", "on")
+# the queue's order among documents equally close to completion: by id, or the ones the
+# model suggesting now is least certain about first (its stored predictions' uncertainty)
+ORDERS = ("document", "uncertain")
 EXTRA_DEFAULTS = {**HONEYPOT_DEFAULTS, **ASSIST_DEFAULTS}  # the ones kept in Project.settings
 SETTING_KEYS = ("k", "blind", "reservation_minutes", *EXTRA_DEFAULTS)
 # PATCH /projects/<id>/settings: field -> JSON types (bodies.check_object); ranges below
 SETTING_FIELDS = {"k": (int,), "blind": (bool,), "reservation_minutes": (int,),
                   "honeypot_rate": (float,), "honeypot_threshold": (float,),
-                  "honeypot_feedback": (bool,), "suggestions": (str,), "control_share": (float,)}
+                  "honeypot_feedback": (bool,), "suggestions": (str,), "control_share": (float,),
+                  "order": (str,)}
 
 
 def team_settings(project: Project) -> dict:
@@ -65,6 +69,9 @@ def update_settings(s: Session, project: Project, body) -> dict:
     if "suggestions" in body and body["suggestions"] not in SUGGESTIONS:
         raise Invalid(f"Field 'suggestions' must be one of {', '.join(SUGGESTIONS)}, "
                       f"not {body['suggestions']!r}.", [{"field": "suggestions", "reason": "unknown value"}])
+    if "order" in body and body["order"] not in ORDERS:
+        raise Invalid(f"Field 'order' must be one of {', '.join(ORDERS)}, not {body['order']!r}.",
+                      [{"field": "order", "reason": "unknown value"}])
     for key in ("k", "blind", "reservation_minutes"):
         if key in checked:
             setattr(project, key, checked[key])
