@@ -5,7 +5,7 @@ Thin: parse, check permission, call a service, shape JSON. Mounted under /api/v1
 
 from __future__ import annotations
 
-from flask import Blueprint, g
+from flask import Blueprint, g, request
 
 from . import adjudication, db, honeypots
 from .api import json_body
@@ -37,8 +37,13 @@ def patch_settings(pid: int):
 
 @bp.get("/projects/<int:pid>/agreement")
 def agreement(pid: int):
+    """The agreement report; ``?model=N``: trained version N joins as a pseudo-annotator."""
+    from .api import int_arg
+
     s = db.session()
-    return project_report(s, db.get_project_or_404(pid, g.user, lead=True))
+    project = db.get_project_or_404(pid, g.user, lead=True)
+    model = int_arg("model", 0, 1, 10**6) if request.args.get("model") else None
+    return project_report(s, project, model)
 
 
 @bp.get("/documents/<int:did>/diff")

@@ -22,6 +22,7 @@ from .errors import NotFound
 from .models import Document, ModelVersion, Prediction, Project
 
 PREDICT_BATCH = 8  # documents per stored batch
+TRAINED_ON = "trained_on"  # in a version's scores: the ids of the documents it learned from
 
 
 def models_dir(data_dir: str, project_id: int) -> Path:
@@ -79,8 +80,9 @@ def run_train(run, url: str, data_dir: str) -> dict:
         with db.session() as s:
             project = _project(s, project.id)
             version = ModelVersion(project_id=project.id, number=number, source=source,
-                                   scores={**scores, "documents": counts}, path=str(out),
-                                   job_id=run.job.id)
+                                   scores={**scores, "documents": counts,
+                                           TRAINED_ON: [r["document"]["id"] for r in records]},
+                                   path=str(out), job_id=run.job.id)
             s.add(version)
             s.flush()
             settings = dict(project.settings or {})
@@ -154,8 +156,10 @@ def versions(s, project: Project) -> list[dict]:
     for v in rows:
         predicted = s.execute(select(func.count()).select_from(Prediction)
                               .where(Prediction.model_version_id == v.id)).scalar_one()
+        scores = {k: x for k, x in (v.scores or {}).items() if k != TRAINED_ON}
         out.append({"number": v.number, "active": v.number == active, "source": v.source,
-                    "created_at": v.created_at.isoformat(), "scores": v.scores,
+                    "created_at": v.created_at.isoformat(), "scores": scores,
+                    "trained_documents": len((v.scores or {}).get(TRAINED_ON) or ()),
                     "predicted_documents": predicted})
     return out
 
@@ -181,3 +185,23 @@ def choose_version(s, project: Project, number: int | None, user_id: int | None 
         enqueue(s, "predict", project.id, {"version": number}, user_id)
     s.flush()
     return {"model": number}
+
+
+def pseudo_annotations(s, project: Project, number: int) -> tuple[str, dict[int, list[dict]], int]:
+    """A version's stored predictions as a read-only pseudo-annotator for the agreement
+    report: (its name, {document id: spans}, how many documents were left out because the
+    version learned from them: scoring a model on its training data flatters it)."""
+    version = s.execute(select(ModelVersion).where(
+        ModelVersion.project_id == project.id, ModelVersion.number == number)).scalar_one_or_none()
+    if version is None:
+        raise NotFound(f"Project {project.id} has no model version {number}.")
+    trained = set((version.scores or {}).get(TRAINED_ON) or ())
+    out, left_out = {}, 0
+    for doc_id, spans in s.execute(select(Prediction.document_id, Prediction.spans)
+                                   .where(Prediction.model_version_id == version.id)):
+        if doc_id in trained:
+            left_out += 1
+            continue
+        out[doc_id] = [{"start": x["start"], "end": x["end"], "label": x["label"],
+                        "attributes": dict(x.get("attributes") or {})} for x in spans]
+    return f"model v{number}", out, left_out

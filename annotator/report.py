@@ -142,9 +142,11 @@ def _seconds(a, b) -> float | None:
     return max((b - a).total_seconds(), 0.0)
 
 
-def annotator_figures(s: Session, project: Project, docs: list[dict]) -> dict[str, dict]:
+def annotator_figures(s: Session, project: Project, docs: list[dict], pseudo: dict | None = None
+                      ) -> dict[str, dict]:
     """Documents done, median time per document (first save -> submit), spans per document,
-    honeypot F1 and accuracy against gold, for every person who worked on the project."""
+    honeypot F1 and accuracy against gold, for every person who worked on the project (and
+    the model pseudo-annotator, marked ``pseudo``)."""
     rows = s.execute(
         select(User.username, Annotation.status, Annotation.created_at, Annotation.submitted_at)
         .join(User, User.id == Annotation.user_id).join(Document, Document.id == Annotation.document_id)
@@ -178,6 +180,11 @@ def annotator_figures(s: Session, project: Project, docs: list[dict]) -> dict[st
             "honeypot": honeypots.get(user),
             "gold": gold.get(user),
         }
+    if pseudo is not None:
+        n = pseudo["documents"]
+        out[pseudo["name"]] = {"documents_done": n, "skipped": 0, "median_seconds": None,
+                               "spans_per_document": spans[pseudo["name"]] / n if n else None,
+                               "honeypot": None, "gold": gold.get(pseudo["name"]), "pseudo": True}
     return out
 
 
@@ -199,10 +206,24 @@ def label_summary(layers_out: dict) -> dict:
     return out
 
 
-def project_report(s: Session, project: Project) -> dict:
-    """agreement.agreement_report over the ordinary documents, plus per-annotator figures."""
+def project_report(s: Session, project: Project, model: int | None = None) -> dict:
+    """agreement.agreement_report over the ordinary documents, plus per-annotator figures.
+    ``model``: a trained version joins as a read-only pseudo-annotator (learn.py) on the
+    documents that people annotated and it did not learn from."""
     layers = project_layers(project_labels(s, project.id))
     docs = agreement_docs(s, project)
+    pseudo = None
+    if model is not None:
+        from .learn import pseudo_annotations
+
+        name, predicted, left_out = pseudo_annotations(s, project, model)
+        joined = 0
+        for d in docs:
+            if d["annotations"] and d["id"] in predicted:
+                d["annotations"][name] = predicted[d["id"]]
+                joined += 1
+        pseudo = {"version": model, "name": name, "documents": joined,
+                  "left_out_trained_on": left_out}
     report = _agreement().agreement_report(docs, layers)
     external = {d["id"]: d["external_id"] for d in docs}
     for entry in report["documents"]:
@@ -211,8 +232,9 @@ def project_report(s: Session, project: Project) -> dict:
                          "layers": {name: sorted(labels) for name, labels in layers.items()},
                          "honeypot_threshold": team_settings(project)["honeypot_threshold"]}
     report["label_summary"] = label_summary(report["layers"])
-    report["per_annotator"] = annotator_figures(s, project, docs)
+    report["per_annotator"] = annotator_figures(s, project, docs, pseudo)
     report["suggestions"] = suggestion_section(s, project, layers["entity"])
+    report["model"] = pseudo
     return report
 
 

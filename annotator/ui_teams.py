@@ -14,7 +14,11 @@ bp = Blueprint("ui_teams", __name__)
 
 @bp.get("/projects/<int:pid>/report")
 def report(pid: int):
-    return render_template("report.html", project=db.get_project_or_404(pid, g.user, lead=True))
+    from .learn import versions
+
+    project = db.get_project_or_404(pid, g.user, lead=True)
+    return render_template("report.html", project=project,
+                           versions=[v["number"] for v in versions(db.session(), project)])
 
 
 @bp.get("/documents/<int:did>/adjudicate")

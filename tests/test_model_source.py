@@ -37,11 +37,11 @@ def test_the_model_fills_gaps_and_never_displaces_the_dictionary():
                                          model_spans=model, rejected=rejected)] == ["dictionary"]
 
 
-def store_version(h, project, number: int, predictions: dict) -> None:
+def store_version(h, project, number: int, predictions: dict, trained_on=()) -> None:
     """A trained version's row and its stored predictions ({document id: (spans, uncertainty)})."""
     with h.session() as s:
-        v = ModelVersion(project_id=project.id, number=number, source="gold", scores={},
-                         path=f"/nowhere/v{number}")
+        v = ModelVersion(project_id=project.id, number=number, source="gold",
+                         scores={"trained_on": list(trained_on)}, path=f"/nowhere/v{number}")
         s.add(v)
         s.flush()
         for doc_id, (spans, uncertainty) in predictions.items():
@@ -117,3 +117,29 @@ def test_the_queue_can_hand_out_the_least_certain_documents_first(h):
     status, body = h.api(h.user("lara", "lead", member_of=[p])).patch(
         f"/api/v1/projects/{p.id}/settings", {"order": "random"})
     assert status == 422 and "must be one of document, uncertain" in body["error"]
+
+
+def test_a_model_version_joins_the_report_as_a_pseudo_annotator_on_what_it_did_not_learn(h):
+    lead, ann = h.user("lena", "lead"), h.user("ann")
+    p = h.project("P", members=[lead, ann], language="en")
+    texts = ["Meta hired Wang.", "Wang joined Meta.", "Nobody did anything."]
+    a, b, c = h.docs(p, [{"text": t} for t in texts])
+    api = h.api(ann)
+    for doc, text in ((a, texts[0]), (b, texts[1])):
+        i = text.index("Meta")
+        assert api.put(f"/api/v1/documents/{doc.id}/annotation", {"version": 0, "status": "submitted",
+                       "spans": [{"start": i, "end": i + 4, "label": "ORG"}]})[0] == 200
+    same = lambda text: [model_span(text, "Meta", "ORG", 0.9)]  # noqa: E731
+    store_version(h, p, 1, {a.id: (same(texts[0]), 0.1), b.id: (same(texts[1]), 0.1),
+                            c.id: ([], 0.2)}, trained_on=[a.id])
+    status, report = h.api(lead).get(f"/api/v1/projects/{p.id}/agreement?model=1")
+    assert status == 200, report
+    assert report["model"] == {"version": 1, "name": "model v1", "documents": 1,
+                               "left_out_trained_on": 1}
+    assert "model v1" in report["annotators"]
+    assert report["per_annotator"]["model v1"]["pseudo"] is True
+    assert report["per_annotator"]["model v1"]["documents_done"] == 1
+    status, plain = h.api(lead).get(f"/api/v1/projects/{p.id}/agreement")
+    assert plain["model"] is None and "model v1" not in plain["annotators"]
+    status, body = h.api(lead).get(f"/api/v1/projects/{p.id}/agreement?model=4")
+    assert status == 404 and "no model version 4" in body["error"]

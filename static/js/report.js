@@ -269,8 +269,12 @@ function redraw() {
   drawLabelBars();
 }
 
+// ?model=N: a trained model version joins the report as a read-only pseudo-annotator
+const modelVersion = new URLSearchParams(window.location.search).get("model");
+
 async function load() {
-  const resp = await fetch(root.dataset.api, { headers: { Accept: "application/json" } });
+  const api = root.dataset.api + (modelVersion ? `?model=${encodeURIComponent(modelVersion)}` : "");
+  const resp = await fetch(api, { headers: { Accept: "application/json" } });
   const body = await resp.json();
   if (!resp.ok) {
     $("report-error").textContent = body.error;
@@ -281,7 +285,9 @@ async function load() {
   report = body;
   const c = report.coverage;
   $("coverage").textContent = `${c.documents} documents (honeypots not included): ${c.with_2_or_more} with two or more annotators, ` +
-    `${c.with_1} with one, ${c.with_0} with none. Annotators: ${report.annotators.join(", ") || "none yet"}.`;
+    `${c.with_1} with one, ${c.with_0} with none. Annotators: ${report.annotators.join(", ") || "none yet"}.` +
+    (report.model ? ` ${report.model.name} joins as a pseudo-annotator on ${report.model.documents} documents` +
+      ` (${report.model.left_out_trained_on} it learned from are left out).` : "");
   // JSON keys arrive sorted; entities first reads better
   const layers = Object.keys(report.layers).sort((a, b) => (a === "entity" ? -1 : b === "entity" ? 1 : a.localeCompare(b)));
   $("layer").replaceChildren(...layers.map((ly) =>
@@ -294,6 +300,15 @@ async function load() {
 }
 
 $("layer").addEventListener("change", redraw);
+if ($("model")) {
+  $("model").value = modelVersion || "";
+  $("model").addEventListener("change", () => {
+    const url = new URL(window.location.href);
+    if ($("model").value) url.searchParams.set("model", $("model").value);
+    else url.searchParams.delete("model");
+    window.location.assign(url.toString());
+  });
+}
 $("metric").addEventListener("change", redraw);
 $("more-docs").addEventListener("click", () => { showAllDocs = true; drawDocuments(); });
 load();
