@@ -1,16 +1,22 @@
 """Replay an annotator who is offered suggestions, through the real server (issue 12).
 
     python bench/bench_assist.py --gold FILE.jsonl [--language ko] [--background-spans 2000]
-                                 [--db URL] [--json FILE]
+                                 [--train-every K] [--db URL] [--json FILE]
 
 FILE is our JSONL (``id``, ``text``, ``spans``: ``start``, ``end``, ``label``, ``stance``?). The
 bench imports the texts without their spans into a fresh project, stores their tokens as the
 background job would (``annotator tokenize``), then goes through the documents in order as one
-annotator: it asks for suggestions, accepts those that are in the gold, rejects the rest (kept
-on the client: rejections are not stored by the server yet), and when no suggestion is left to
-accept it draws the first missing gold entity by hand and saves, which feeds the dictionary as
-on the page ("label all occurrences"); spans of kind ``span`` (CLAIMs) are drawn by hand. Then
-it submits, and the next document profits from everything submitted before it.
+annotator: it asks for suggestions, accepts those that are in the gold, rejects the rest (POST
+.../suggestions/rejections, as the page does), and when no suggestion is left to accept it
+draws the first missing gold entity by hand and saves, which feeds the dictionary as on the
+page ("label all occurrences"); spans of kind ``span`` (CLAIMs) are drawn by hand. Then it
+submits, and the next document profits from everything submitted before it.
+
+``--train-every K`` adds the third source, the model: after every K submitted documents the
+lead trains a new version through the API (POST .../train; the server's background process
+trains it on what was submitted so far, then stores its predictions), makes it the one that
+suggests, and the replay goes on once its predictions are stored. Training time is printed
+apart; the per-source lines show what each source adds.
 
 ``--background-spans N`` first stores N accepted spans in other documents of the project, so
 that the suggestion requests are timed against a project of that size.
@@ -78,13 +84,46 @@ def background(b: Bench, pid: int, n: int) -> None:
                     {"version": 0, "spans": spans, "status": "submitted"})
 
 
-def replay(b: Bench, pid: int, gold: list[dict], ids: list[int]) -> dict:
+def wait_jobs(lead: Client, pid: int, deadline_s: float = 1800) -> list[dict]:
+    """Until the project's background jobs are all finished; the jobs, newest first."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        items = lead.json("GET", f"/api/v1/projects/{pid}/jobs")["items"]
+        if not any(j["state"] in ("queued", "running") for j in items):
+            return items
+        time.sleep(0.5)
+    raise SystemExit(f"the background jobs did not finish within {deadline_s} s")
+
+
+def train(b: Bench, pid: int, stats: dict) -> None:
+    """A new model version from what was submitted so far, suggesting once predicted."""
+    lead = b.lead()
+    t0 = time.perf_counter()
+    job = lead.json("POST", f"/api/v1/projects/{pid}/train", {}, expect=202)
+    items = wait_jobs(lead, pid)
+    done = next(j for j in items if j["id"] == job["id"])
+    if done["state"] != "done":
+        stats["trainings"].append({"error": done["error"]})
+        print(f"  training refused or failed: {done['error']}", file=sys.stderr)
+        return
+    number = done["result"]["version"]
+    lead.json("PUT", f"/api/v1/projects/{pid}/model", {"version": number})
+    wait_jobs(lead, pid)
+    stats["trainings"].append({"version": number, "seconds": round(time.perf_counter() - t0, 1),
+                               "overall": done["result"].get("overall")})
+    print(f"  version {number}: trained and predicted in {time.perf_counter() - t0:.1f} s, "
+          f"held-out {done['result'].get('overall')}", file=sys.stderr)
+
+
+def replay(b: Bench, pid: int, gold: list[dict], ids: list[int], train_every: int = 0) -> dict:
     a = Client(b.server.port, b.tokens[0])
     kinds = {lab["name"]: lab["kind"] for lab in a.json("GET", f"/api/v1/projects/{pid}")["labels"]}
     stats = {"gold_spans": 0, "drawn_by_hand": 0, "accepted": 0, "rejected": 0,
-             "span_kind_gold": 0, "span_kind_drawn": 0, "by_source": {}}
+             "span_kind_gold": 0, "span_kind_drawn": 0, "by_source": {}, "trainings": []}
     times = []
-    for rec, did in zip(gold, ids):
+    for n, (rec, did) in enumerate(zip(gold, ids)):
+        if train_every and n and n % train_every == 0:
+            train(b, pid, stats)
         entities = {(s["start"], s["end"], s["label"]): wire(s) for s in rec.get("spans", [])
                     if kinds.get(s["label"]) == "entity"}
         others = [wire(s) for s in rec.get("spans", []) if kinds.get(s["label"]) != "entity"]
@@ -121,6 +160,9 @@ def replay(b: Bench, pid: int, gold: list[dict], ids: list[int]) -> dict:
                     rejected.add(key)
                     stats["rejected"] += 1
                     src["rejected"] += 1
+                    a.json("POST", f"/api/v1/documents/{did}/suggestions/rejections",
+                           {"start": s["start"], "end": s["end"], "label": s["label"],
+                            "source": s["source"], "version": s["version"]}, expect=201)
             if took:
                 save()
                 continue
@@ -144,7 +186,8 @@ def replay(b: Bench, pid: int, gold: list[dict], ids: list[int]) -> dict:
     return stats
 
 
-def run(gold_path: str, language: str, n_background: int, db: str | None) -> dict:
+def run(gold_path: str, language: str, n_background: int, db: str | None,
+        train_every: int = 0) -> dict:
     gold = read_gold(gold_path)
     tmp = Path(tempfile.mkdtemp(prefix="bench-assist-"))
     b = Bench(db, 1, tmp, os.environ.get("BENCH_SERVER_LOG"))
@@ -166,8 +209,9 @@ def run(gold_path: str, language: str, n_background: int, db: str | None) -> dic
         ids = b.doc_ids(pid, len(gold))
         background(b, pid, n_background)
         cli(b.db, "tokenize", env=b.env)
-        stats = replay(b, pid, gold, ids)
+        stats = replay(b, pid, gold, ids, train_every)
         stats["background_spans"] = n_background
+        stats["train_every"] = train_every
         return stats
     finally:
         b.server.stop()
@@ -178,10 +222,12 @@ def main() -> None:
     ap.add_argument("--gold", required=True, help="our JSONL: id, text, spans")
     ap.add_argument("--language", default="ko")
     ap.add_argument("--background-spans", type=int, default=0)
+    ap.add_argument("--train-every", type=int, default=0,
+                    help="train a model version after every K submitted documents (0: no model)")
     ap.add_argument("--db", help="database URL (default: a fresh SQLite file)")
     ap.add_argument("--json", help="write the figures to this file")
     args = ap.parse_args()
-    s = run(args.gold, args.language, args.background_spans, args.db)
+    s = run(args.gold, args.language, args.background_spans, args.db, args.train_every)
     print(f"entity spans in the gold      {s['gold_spans']}")
     print(f"drawn by hand                 {s['drawn_by_hand']} ({s['drawn_share']:.0%})")
     print(f"accepted suggestions          {s['accepted']}")
@@ -191,6 +237,9 @@ def main() -> None:
         print(f"  {name:12} accepted {src['accepted']:4}  rejected {src['rejected']:4}  "
               f"precision {src['precision']}")
     print(f"span-kind spans (CLAIM)       {s['span_kind_gold']}, all drawn by hand")
+    for t in s["trainings"]:
+        print(f"model version {t.get('version', '-')}: " + (f"{t['seconds']} s to train and predict"
+              if "seconds" in t else f"failed: {t['error']}"))
     print(f"suggestion requests           {s['requests']}: p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms "
           f"({s['background_spans']} other accepted spans in the project)")
     if args.json:

@@ -321,6 +321,71 @@ def row_tokenizer(b: Bench, n: int) -> dict:
             "job_peak_pss_mb": peak_job, "job_cpu_s": job_cpu}
 
 
+def _job_state(b: Bench, pid: int, kind: str) -> str | None:
+    items = b.lead().json("GET", f"/api/v1/projects/{pid}/jobs")["items"]
+    found = [j for j in items if j["kind"] == kind]
+    return found[0]["state"] if found else None
+
+
+def _wait_running(state, what: str, deadline_s: float = 120) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if state() == "running":
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"no {what} job ran within {deadline_s} s")
+
+
+def row_saves_while_jobs(b: Bench, saves_pid: int, n_import: int, n_train: int, seconds: float,
+                         runs: int) -> dict:
+    """8 clients saving (row_concurrent) while the server's background process (a) tokenizes a
+    fresh import of ``n_import`` documents, (b) trains a model on ``n_train`` documents with
+    spans; beside the same clients with nothing running in the background, measured in the
+    same server, just before. The target (issue 12): at least 80 % of the idle throughput,
+    p99 within 2x of idle. A job must still be running when the clients stop, or the figure is
+    not 'while' (said in ``still_running``)."""
+    b.server.stop()
+    b.start(dict(b.env, ANNOTATOR_BACKGROUND_TOKENIZE="true"))
+    b.settle()
+    idle = row_concurrent(b, saves_pid, seconds, runs)
+    out = {"idle": idle}
+    # (a) tokenizing a fresh import
+    tok_pid = b.project("Tokenize while saving")
+    status, data = b.lead().call("POST", f"/api/v1/projects/{tok_pid}/documents",
+                                 jsonl(make_docs(n_import, seed=5)))
+    if status != 201:
+        raise SystemExit(f"import: {status} {data[:300]!r}")
+    _wait_running(lambda: _any_state(b, "tokenize"), "tokenize")
+    out["tokenizing"] = row_concurrent(b, saves_pid, seconds, runs)
+    out["tokenizing"]["still_running"] = _any_state(b, "tokenize") == "running"
+    # (b) training on documents imported with spans
+    train_pid = b.project("Train while saving")
+    docs = make_docs(n_train, seed=6)
+    for d in docs:
+        d["spans"] = spans_for(d["text"], 8, "ORG")
+    status, data = b.lead().call("POST", f"/api/v1/projects/{train_pid}/documents", jsonl(docs))
+    if status != 201:
+        raise SystemExit(f"import: {status} {data[:300]!r}")
+    b.lead().json("POST", f"/api/v1/projects/{train_pid}/train", {}, expect=202)
+    _wait_running(lambda: _job_state(b, train_pid, "train"), "train", 1800)  # after the tokenizing
+    out["training"] = row_concurrent(b, saves_pid, seconds, runs)
+    out["training"]["still_running"] = _job_state(b, train_pid, "train") == "running"
+    for key in ("tokenizing", "training"):
+        r = out[key]
+        r["throughput_ratio"] = round(r["per_s"] / idle["per_s"], 3) if idle["per_s"] else None
+        r["p99_ratio"] = round(r["p99_ms"] / idle["p99_ms"], 3) if idle["p99_ms"] else None
+    out["import_docs"], out["train_docs"] = n_import, n_train
+    b.server.stop()
+    b.start()
+    return out
+
+
+def _any_state(b: Bench, kind: str) -> str | None:
+    """The state of the newest job of ``kind`` in any project (GET /api/v1/background)."""
+    items = [j for j in b.lead().json("GET", "/api/v1/background")["jobs"] if j["kind"] == kind]
+    return items[0]["state"] if items else None
+
+
 def row_idle_and_cold(b: Bench, runs: int) -> dict:
     b.server.stop()
     starts, idles = [], []
@@ -368,6 +433,9 @@ def run(quick: bool = False, runs: int = 3, workers: int = 2, db: str | None = N
         res["import"] = row_import(b, n_import, runs)
         print("  export ...", file=sys.stderr, flush=True)
         res["export"] = row_export(b, n_export, runs)
+        print("  saves while background jobs run ...", file=sys.stderr, flush=True)
+        res["while_jobs"] = row_saves_while_jobs(b, pid, n_import, 40 if quick else 300,
+                                                 conc_seconds, runs)
         print("  idle memory and cold start ...", file=sys.stderr, flush=True)
         res.update(row_idle_and_cold(b, runs))
     finally:

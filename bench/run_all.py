@@ -84,6 +84,19 @@ def table(res: dict) -> list[tuple]:
                          f"{tk['import_s']:.2f} s", f"all tokenized after {tk['all_tokenized_after_s']:.0f} s; "
                          f"job {tk['job_cpu_s']:.0f} s CPU, {tk['job_peak_pss_mb']:.0f} MB, nice 19",
                          "", "", "import never waits", yes(tk["import_s"] < 1)))
+        wj = s.get("while_jobs")
+        if wj:
+            idle = wj["idle"]
+            for key, what in (("tokenizing", f"tokenizing a fresh import of {wj['import_docs']:,} documents"),
+                              ("training", f"training on {wj['train_docs']} documents")):
+                r = wj[key]
+                rows.append((f"{r['clients']} clients saving while the background process is {what}",
+                             f"{r['per_s']:,.0f} /s, {r['p99_ms']:.0f} ms",
+                             f"idle: {idle['per_s']:,.0f} /s, {idle['p99_ms']:.0f} ms; ratio "
+                             f"{r['throughput_ratio']:.2f}, p99 x{r['p99_ratio']:.2f}"
+                             + ("" if r["still_running"] else " (job ended early)"),
+                             "", "", ">= 0.8 x idle, p99 <= 2 x idle",
+                             yes(r["throughput_ratio"] >= 0.8 and r["p99_ratio"] <= 2)))
     p = res.get("page")
     if p:
         rows.append((f"open a {p['chars']:,}-character document with {p['spans']:,} spans (Chromium)",
