@@ -221,23 +221,29 @@
           tr.dataset.version = v.number;
           function td(text, cls) { var c = document.createElement('td'); c.textContent = text; if (cls) c.className = cls; tr.appendChild(c); return c; }
           var sc = v.scores || {};
-          td('v' + v.number);
-          td(v.source);
+          var name = td('v' + v.number + ' ');
+          if (v.number === self.active) {
+            var on = document.createElement('strong');
+            on.className = 'state-done'; on.textContent = 'suggests';
+            name.appendChild(on);
+          } else {
+            var b = document.createElement('button');
+            b.type = 'button'; b.className = 'link'; b.dataset.useVersion = v.number; b.textContent = 'use';
+            name.appendChild(b);
+          }
+          var from = document.createElement('small');
+          from.className = 'muted';
+          from.textContent = ' from ' + v.source;
+          name.appendChild(document.createElement('br'));
+          name.appendChild(from);
           td(f2((sc.overall || {}).f), 'num');
           td(Object.keys(sc.labels || {}).map(function (k) { return k + ' ' + f2(sc.labels[k].f); }).join(' · '), 'muted');
           td(String(v.predicted_documents), 'num');
-          var act = td('');
-          if (v.number === self.active) { act.textContent = 'suggests'; act.className = 'state-done'; }
-          else {
-            var b = document.createElement('button');
-            b.type = 'button'; b.className = 'link'; b.dataset.useVersion = v.number; b.textContent = 'Use';
-            act.appendChild(b);
-          }
           tbody.appendChild(tr);
         });
         if (!items.length) {
           var tr = document.createElement('tr'), c = document.createElement('td');
-          c.colSpan = 6; c.className = 'muted'; c.textContent = 'No model yet: train one from the gold, majority or imported annotations.';
+          c.colSpan = 4; c.className = 'muted'; c.textContent = 'No model yet: train one from the gold, majority or imported annotations.';
           tr.appendChild(c); tbody.appendChild(tr);
         }
       },

@@ -72,3 +72,51 @@ def test_annotator_is_sent_to_annotate_from_the_project_page(page, live, h):
     login(page, live.url, "ann")
     page.goto(f"{live.url}/projects/{project.id}")
     page.wait_for_url(f"**/projects/{project.id}/**annotate")
+
+
+def test_lead_trains_and_chooses_a_model_version_from_the_project_page(page, live, h, tmp_path):
+    """The model card: the versions with their held-out scores, which one suggests, a button
+    that queues training (the server's background process runs it; no such process in this
+    test's server, so the job stays queued, as shown), and choosing another version."""
+    from test_model_source import store_version
+
+    from annotator.models import ModelVersion, Project
+
+    project = h.demo()
+    h.user("boss", "lead")
+    store_version(h, project, 1, {})
+    store_version(h, project, 2, {})
+    with h.session() as s:
+        v2 = s.query(ModelVersion).filter_by(project_id=project.id, number=2).one()
+        v2.scores = {"overall": {"p": 0.8, "r": 0.7, "f": 0.75},
+                     "labels": {"ORG": {"p": 0.9, "r": 0.8, "f": 0.85, "support": 20}}}
+        p = s.get(Project, project.id)
+        p.settings = {**(p.settings or {}), "model": 1}
+        s.commit()
+
+    login(page, live.url, "boss")
+    page.goto(f"{live.url}/projects/{project.id}")
+    card = page.get_by_test_id("model-card")
+    versions = card.get_by_test_id("version-table").locator("tbody tr")
+    expect(versions).to_have_count(2)
+    expect(versions.first).to_contain_text("v2")
+    expect(versions.first).to_contain_text("0.75")
+    expect(versions.first).to_contain_text("ORG 0.85")
+    expect(card.locator("tr[data-version='1']")).to_contain_text("suggests")
+    expect(card.get_by_test_id("job-table")).to_contain_text("No background work yet.")
+
+    card.locator("tr[data-version='2'] button", has_text="use").click()
+    expect(card.locator("tr[data-version='2']")).to_contain_text("suggests")
+    expect(card.get_by_role("status")).to_contain_text("Version 2 suggests now")
+    jobs = card.get_by_test_id("job-table").locator("tbody tr")
+    expect(jobs.first).to_contain_text("predict v2")
+    expect(jobs.first).to_contain_text("queued")
+
+    card.get_by_test_id("train").click()
+    expect(card.get_by_role("status")).to_contain_text("Training queued")
+    expect(jobs.first).to_contain_text("train")
+    with h.session() as s:
+        assert s.get(Project, project.id).settings["model"] == 2
+    page.set_viewport_size({"width": 1400, "height": 900})
+    card.scroll_into_view_if_needed()
+    card.screenshot(path=str(tmp_path / "project-model-card.png"))  # looked at for the docs
