@@ -25,8 +25,11 @@ from .jobs import Pacer, Run, Stopped, busy_path, claim, owner_id, requeue_orpha
 
 POLL_S = 1.0  # how often an idle background process looks at the queue
 STOP_GRACE_S = 10.0
+RESTART_S = 5.0  # a background process that died is started again after this
 
 _child: subprocess.Popen | None = None
+_lock = threading.Lock()
+_stopping = threading.Event()
 
 
 def _runners():
@@ -119,8 +122,7 @@ def _preexec(libc):
     return run
 
 
-def start(url: str, data_dir: str) -> subprocess.Popen:
-    """Start the server's background process (its child: same session, dies with it)."""
+def _spawn(url: str, data_dir: str) -> subprocess.Popen:
     global _child
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -132,10 +134,44 @@ def start(url: str, data_dir: str) -> subprocess.Popen:
     return _child
 
 
+def _supervise(url: str, data_dir: str) -> None:
+    """Start the background process again when it dies (killed for want of memory, say);
+    its job goes back to the queue at its next start (jobs.requeue_orphans)."""
+    while True:
+        with _lock:
+            child = _child
+        if child is None:
+            return
+        code = child.wait()
+        if _stopping.is_set():
+            return
+        print(f"annotator: the background process exited ({code}); starting it again in "
+              f"{RESTART_S:g} s", file=sys.stderr, flush=True)
+        if _stopping.wait(RESTART_S):
+            return
+        with _lock:
+            if _stopping.is_set():
+                return
+            _spawn(url, data_dir)
+
+
+def start(url: str, data_dir: str) -> subprocess.Popen:
+    """Start the server's background process (its child: same session, dies with it), and
+    a thread of the server's that starts it again if it dies."""
+    _stopping.clear()
+    with _lock:
+        child = _spawn(url, data_dir)
+    threading.Thread(target=_supervise, args=(url, data_dir), name="background-supervisor",
+                     daemon=True).start()
+    return child
+
+
 def stop() -> None:
     """Stop the background process: its job goes back to the queue."""
     global _child
-    child, _child = _child, None
+    _stopping.set()
+    with _lock:
+        child, _child = _child, None
     if child is None or child.poll() is not None:
         return
     child.terminate()

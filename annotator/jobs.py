@@ -27,6 +27,7 @@ from sqlmodel import Session
 
 from .models import Job, utcnow
 
+MAX_ORPHANED = 3  # a job whose process died under it this many times fails
 STALE_S = 120  # a running job's heartbeat older than this: its process is gone
 HEARTBEAT_S = 2.0  # a running job writes its progress at most this often
 DEDUPED = ("tokenize", "predict")  # a queued job of the same kind, project and params will do it
@@ -106,18 +107,28 @@ def claim(db, owner: str, job_id: int | None = None) -> Job | None:
 
 def requeue_orphans(db, host: str | None = None) -> int:
     """Put back in the queue the running jobs of this machine's processes that are gone (a
-    server stopped or killed while they ran): a restart resumes them at once."""
+    server stopped or killed while they ran): a restart resumes them at once. A job whose
+    process died under it ``MAX_ORPHANED`` times (killed for want of memory each time, say)
+    fails instead, saying so, rather than kill every background process after it."""
     host = host or socket.gethostname()
     with db.session() as s:
-        gone = []
+        gone = 0
         for job in s.execute(select(Job).where(Job.state == "running")).scalars():
             name, _, pid = (job.owner or "").rpartition(":")
-            if name == host and pid.isdigit() and not _alive(int(pid)):
-                gone.append(job.id)
-        if gone:
-            s.execute(update(Job).where(Job.id.in_(gone)).values(state="queued", owner=None))
+            if name != host or not pid.isdigit() or _alive(int(pid)):
+                continue
+            gone += 1
+            orphaned = (job.result or {}).get("orphaned", 0) + 1
+            job.owner, job.result = None, {"orphaned": orphaned}
+            if orphaned >= MAX_ORPHANED:
+                job.state, job.finished_at = "failed", utcnow()
+                job.error = (f"the process running this job died {orphaned} times (out of "
+                             "memory? see the server's log); queue it again to retry")
+            else:
+                job.state = "queued"
+            s.add(job)
         s.commit()
-        return len(gone)
+        return gone
 
 
 def _alive(pid: int) -> bool:

@@ -62,9 +62,17 @@ def alive(pid: int) -> bool:
 
 
 def background_of(server: Server) -> list[int]:
+    """The server's background processes (children of any of the master's threads: one that
+    died is started again by a thread of the master's)."""
     pid = server.proc.pid
     out = []
-    for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children += (task / "children").read_text().split()
+        except OSError:
+            pass
+    for c in children:
         try:
             if b"annotator.background" in Path(f"/proc/{c}/cmdline").read_bytes():
                 out.append(int(c))
@@ -136,8 +144,42 @@ def test_a_job_whose_process_died_goes_back_to_the_queue(tmp_path):
         assert claim(database, "someone-else:1") is None  # running, heartbeat fresh: not stale yet
         assert requeue_orphans(database) == 1
         assert [(j["id"], j["state"]) for j in jobs(db)] == [(job_id, "queued")]
+        # a job that takes its process down every time (out of memory, say) fails the third time
+        for attempt in (2, 3):
+            proc = subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE,
+                                    text=True, env=cli_env(tmp_path))
+            assert int(proc.stdout.readline()) == job_id
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            requeue_orphans(database)
+        (job,) = jobs(db)
+        assert job["state"] == "failed" and "died 3 times" in job["error"], job
+        assert claim(database, "someone-else:1") is None
     finally:
         database.dispose()
+
+
+@pytest.mark.slow
+@sqlite_only
+def test_the_server_starts_its_background_process_again_when_it_dies(tmp_path):
+    db = make_docs(tmp_path / "annotator.db", TEXTS[:400])
+    url, data = f"sqlite:///{db}", str(tmp_path / "data")
+    look_busy(url, data)
+    server = Server(url, tmp_path)
+    server.start()
+    try:
+        look_busy(url, data)
+        (first,) = wait_for(lambda: background_of(server), "the background process")
+        wait_for(lambda: tokenized(db) > 0, "the job stores tokens")
+        os.kill(first, signal.SIGKILL)  # as the kernel's OOM killer would
+        os.unlink(busy_path(url, data))
+        second = wait_for(lambda: [p for p in background_of(server) if p != first],
+                          "a new background process", 30)
+        assert len(second) == 1
+        wait_for(lambda: tokenized(db) == 400, "the job resumed and finished", 120)
+        assert "the background process exited (-9); starting it again" in server.log.read_text()
+    finally:
+        server.stop()
 
 
 def test_a_busy_server_slows_a_job_to_its_share(tmp_path):
