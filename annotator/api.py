@@ -313,7 +313,8 @@ def post_train(pid: int):
 
 @bp.get("/projects/<int:pid>/jobs")
 def get_jobs(pid: int):
-    """The project's latest background jobs (tokenizing, training, predicting), newest first."""
+    """The project's latest background jobs (training, predicting) and the database's
+    (tokenizing every project's new documents), newest first."""
     from .jobs import recent
 
     project = db.get_project_or_404(pid, g.user, lead=True)

@@ -142,9 +142,11 @@ def _alive(pid: int) -> bool:
 
 
 def recent(s: Session, project_id: int | None, limit: int = 10) -> list[dict]:
-    """The latest jobs of a project (or of the whole database), newest first, for the lead."""
-    rows = s.execute(select(Job).where(Job.project_id == project_id if project_id is not None
-                                       else True).order_by(Job.id.desc()).limit(limit)).scalars()
+    """The latest jobs of a project and those of the whole database (tokenizing), newest
+    first, for the lead; ``project_id`` None: every project's."""
+    where = (or_(Job.project_id == project_id, Job.project_id.is_(None))
+             if project_id is not None else True)
+    rows = s.execute(select(Job).where(where).order_by(Job.id.desc()).limit(limit)).scalars()
     return [job_json(j) for j in rows]
 
 
