@@ -436,15 +436,21 @@ def test_misaligned_span_is_marked_at_once_and_the_word_list_fixes_it(page, live
 def test_tokens_from_the_background_job_reach_an_open_page(page, app, live, h):
     """Under `annotator serve` the web process does not tokenize: the page opens at once,
     snaps to words, asks again, and marks with the export's tokens once the job stored them."""
+    from annotator import background
     from annotator.models import Document
 
     app.config.update(SERVING=True, BACKGROUND_TOKENIZE=True)  # as `annotator serve` sets them
     p, doc = open_glued_name(page, live, h)
     expect(page.get_by_test_id("tokens-pending")).to_be_visible()
     tag_given_name_exactly(page)
-    # the real job (a separate process) loads Kiwi and stores the tokens; the page picks them up
-    expect(page.get_by_test_id("misaligned")).to_contain_text(
-        "1 span does not fall on token boundaries", timeout=60_000)
+    # the server's background process (as `annotator serve` starts it) runs the queued job:
+    # it loads Kiwi and stores the tokens; the page picks them up
+    background.start(app.config["DATABASE_URL"], app.config["DATA_DIR"])
+    try:
+        expect(page.get_by_test_id("misaligned")).to_contain_text(
+            "1 span does not fall on token boundaries", timeout=60_000)
+    finally:
+        background.stop()
     expect(page.get_by_test_id("tokens-pending")).to_be_hidden()
     with h.session() as s:
         assert s.get(Document, doc.id).tokens is not None
