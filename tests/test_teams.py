@@ -404,7 +404,7 @@ def test_annotator_sees_no_in_progress_work_of_others_even_when_not_blind(h):
     ({"honeypot_threshold": -0.1}, "honeypot_threshold"), ({"reservation_minutes": 0}, "reservation_minutes"),
     ({"colour": "red"}, "colour"), ({}, "body"), ({"suggestions": "maybe"}, "suggestions"),
     ({"suggestions": True}, "suggestions"), ({"control_share": 1.01}, "control_share"),
-    ({"control_share": -0.5, "k": 3}, "control_share"),
+    ({"control_share": -0.5, "k": 3}, "control_share"), ({"order": "random"}, "order"),
 ])
 def test_bad_settings_are_refused_whole(h, body, field):
     lead = h.api(h.user("lena", "lead"))
@@ -416,7 +416,7 @@ def test_bad_settings_are_refused_whole(h, body, field):
     status, current = lead.get(f"{URL}/projects/{project.id}/settings")
     assert current == {"k": 2, "blind": True, "reservation_minutes": 30, "honeypot_rate": 0.0,
                        "honeypot_threshold": 0.7, "honeypot_feedback": False,
-                       "suggestions": "on", "control_share": 0.1}
+                       "suggestions": "on", "control_share": 0.1, "order": "document"}
 
 
 def test_annotators_cannot_change_settings(h):
