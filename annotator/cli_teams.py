@@ -134,6 +134,8 @@ def adjudicate(app: AppContext, project, auto, by):
               help="Whether annotators are shown suggestions (issue 12).")
 @click.option("--control-share", type=float, default=None,
               help="Share of each annotator's documents shown without suggestions (0-1).")
+@click.option("--order", type=click.Choice(["document", "uncertain"]), default=None,
+              help="The queue's order: by document, or the model's least certain first.")
 @click.pass_obj
 def projects_settings(app: AppContext, project, **values):
     """Show or change PROJECT's team settings."""
