@@ -9,7 +9,9 @@ spans fall on token boundaries the answer is 422 with the misaligned spans.
 
 Query parameters: ``format``, ``source`` (all | gold | import | majority |
 annotator:NAME), ``include_unfinished`` (1/true), ``dev``, ``seed``,
-``min_aligned``, ``tokens`` (jsonl only; ``false``: no tokens, nothing tokenized).
+``min_aligned``, ``tokens`` (jsonl only; ``false``: no tokens, nothing tokenized),
+``provenance`` (jsonl only; each span's ``origin``: drawn by hand or accepted from which
+suggestion).
 Leads and admins only.
 """
 from __future__ import annotations
@@ -23,7 +25,9 @@ from flask import Blueprint, Response, g, request
 
 from . import db
 from .errors import BadRequest, Invalid
-from .export_records import check_source, export_labels, export_words, iter_records
+from .export_records import (
+    check_provenance, check_source, export_labels, export_words, iter_records,
+)
 from .models import Project
 
 bp = Blueprint("api_export", __name__, url_prefix="/api/v1")
@@ -64,6 +68,9 @@ def export_project(pid: int):
     tokens = request.args.get("tokens", "true").lower() not in ("0", "false", "no", "off")
     if not tokens and fmt != "jsonl":
         raise BadRequest("'tokens=false' is only for format=jsonl.", [{"field": "tokens"}])
+    provenance = _bool_arg("provenance")
+    if provenance:
+        check_provenance(fmt, source)
     if fmt == "jsonl":
         from .exporters import iter_jsonl
 
@@ -77,7 +84,7 @@ def export_project(pid: int):
                 project = rs.get(Project, pid)
                 block, size = [], 0
                 records = iter_records(rs, project, source, unfinished, tokens=tokens,
-                                       json_text=not tokens)
+                                       json_text=not tokens, provenance=provenance)
                 for line in iter_jsonl(records, labels, lang, words, tokens=tokens):
                     if isinstance(line, str):
                         line = line.encode()

@@ -25,14 +25,16 @@ from .errors import AnnotatorError
 @click.option("--min-aligned", default=0.99, show_default=True, type=click.FloatRange(0, 1),
               help="Refuse the export when, for any label, fewer spans align with tokens.")
 @click.option("--no-tokens", is_flag=True, help="jsonl only: spans with character offsets, no tokens.")
+@click.option("--provenance", is_flag=True,
+              help="jsonl only: each span's origin (drawn by hand, or accepted from a suggestion).")
 @click.pass_obj
 def export_cmd(app: AppContext, project, fmt, out_dir, source, include_unfinished, dev, seed, min_aligned,
-               no_tokens):
+               no_tokens, provenance):
     """Export PROJECT (id or name) as jsonl, spacy (DocBin + config.cfg), conll or hf.
 
     Writes export-report.json next to the data: per-label alignment rates and
     every span that does not fall on token boundaries."""
-    from .export_records import export_labels, export_words, iter_records
+    from .export_records import check_provenance, export_labels, export_words, iter_records
     from .exporters import ExportError, export
     from .projects import find_project
 
@@ -41,8 +43,11 @@ def export_cmd(app: AppContext, project, fmt, out_dir, source, include_unfinishe
         if out_dir is None:
             out_dir = str(Path(app.config()["EXPORT_DIR"]) / f"project-{p.id}-{source.replace(':', '-')}-{fmt}")
         labels = export_labels(s, p)
+        if provenance:
+            check_provenance(fmt, source)
         try:
-            report = export(iter_records(s, p, source, include_unfinished, tokens=not no_tokens), labels,
+            report = export(iter_records(s, p, source, include_unfinished, tokens=not no_tokens,
+                                         provenance=provenance), labels,
                             fmt, out_dir,
                             lang=p.language, words=export_words(p), dev=dev, seed=seed,
                             min_aligned=min_aligned, tokens=not no_tokens)

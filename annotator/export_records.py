@@ -88,7 +88,8 @@ def _user_clause(source: str) -> tuple[str, dict]:
 
 
 @functools.cache
-def _statements(statuses: tuple[str, ...], users: str, tokens: bool, json_text: bool) -> tuple:
+def _statements(statuses: tuple[str, ...], users: str, tokens: bool, json_text: bool,
+                provenance: bool = False) -> tuple:
     """The three statements of a batch (fastsql: the rows go to plain tuples without
     SQLAlchemy's per-row result processing, profiled at ~40% of a 10,000-document export)."""
     status_in = ", ".join(f"'{x}'" for x in statuses)  # constants from STATUSES, not input
@@ -101,8 +102,9 @@ def _statements(statuses: tuple[str, ...], users: str, tokens: bool, json_text: 
         "JOIN users u ON u.id = a.user_id JOIN documents d ON d.id = a.document_id "
         f"WHERE d.project_id = :p AND a.document_id > :lo AND a.document_id <= :hi "
         f"AND a.status IN ({status_in}) {users}ORDER BY a.document_id, u.username")
+    origin_cols = ", s.origin, s.origin_version, s.edited" if provenance else ""
     spans = Statement(
-        'SELECT s.annotation_id, s."start", s."end", l.name, s.attributes FROM spans s '
+        f'SELECT s.annotation_id, s."start", s."end", l.name, s.attributes{origin_cols} FROM spans s '
         "JOIN labels l ON l.id = s.label_id JOIN annotations a ON a.id = s.annotation_id "
         "JOIN users u ON u.id = a.user_id JOIN documents d ON d.id = a.document_id "
         f"WHERE d.project_id = :p AND a.document_id > :lo AND a.document_id <= :hi "
@@ -113,8 +115,13 @@ def _statements(statuses: tuple[str, ...], users: str, tokens: bool, json_text: 
 
 def iter_records(s: Session, project: Project, source: str = "all",
                  include_unfinished: bool = False, batch: int = BATCH,
-                 tokens: bool = True, json_text: bool = False) -> Iterator[dict]:
+                 tokens: bool = True, json_text: bool = False,
+                 provenance: bool = False) -> Iterator[dict]:
     """``tokens=False`` leaves the stored tokens unread (``record["tokens"]`` is None).
+
+    ``provenance=True`` gives each span its ``origin``: ``{"source": "hand"}``, or the
+    suggestion it was accepted from, ``{"source", "version", "edited"}`` (not for ``majority``,
+    whose spans are several people's: check_provenance).
 
     ``json_text=True`` (implies ``tokens=False``; for ``exporters.jsonl.plain_line``) gives
     each document's ``text``, where the database quotes it (SQLite; fastsql ``JSON_TEXT``),
@@ -123,7 +130,8 @@ def iter_records(s: Session, project: Project, source: str = "all",
     check_source(s, source)
     statuses = ("submitted", "in_progress") if include_unfinished else ("submitted",)
     users, user_params = _user_clause(source)
-    q_docs, q_anns, q_spans = _statements(statuses, users, tokens and not json_text, json_text)
+    q_docs, q_anns, q_spans = _statements(statuses, users, tokens and not json_text, json_text,
+                                          provenance)
     conn = s.connection()
     last_id = 0
     while True:
@@ -135,9 +143,11 @@ def iter_records(s: Session, project: Project, source: str = "all",
         anns = q_anns.all(conn, rng)
         spans_by_ann: dict[int, list[dict]] = {}
         if anns:
-            for ann_id, start, end, label, attrs in q_spans.all(conn, rng):
-                spans_by_ann.setdefault(ann_id, []).append(
-                    {"start": start, "end": end, "label": label, "attributes": _json(attrs) or {}})
+            for ann_id, start, end, label, attrs, *origin in q_spans.all(conn, rng):
+                span = {"start": start, "end": end, "label": label, "attributes": _json(attrs) or {}}
+                if provenance:
+                    span["origin"] = origin_of(*origin)
+                spans_by_ann.setdefault(ann_id, []).append(span)
         anns_by_doc: dict[int, list] = {}
         for a in anns:
             anns_by_doc.setdefault(a[1], []).append(a)
@@ -164,6 +174,28 @@ def iter_records(s: Session, project: Project, source: str = "all",
                 src, who = _source_of(username, role)
                 yield {"document": document, "source": src, "annotator": who, "status": status,
                        "spans": spans_by_ann.get(ann_id, []), "tokens": toks}
+
+
+def origin_of(source: str | None, version: str | None, edited: bool | None) -> dict:
+    """A span's provenance in an export: drawn by hand, or accepted from a suggestion."""
+    if not source:
+        return {"source": "hand"}
+    return {"source": source, "version": version or "", "edited": bool(edited)}
+
+
+PROVENANCE_FORMATS = ("jsonl",)
+
+
+def check_provenance(fmt: str, source: str) -> None:
+    """Provenance goes only where it can be carried, and means something."""
+    if fmt not in PROVENANCE_FORMATS:
+        raise BadRequest(f"Provenance is exported with format jsonl only ({fmt} has no place "
+                         "for it).", [{"field": "provenance"}])
+    if source == "majority":
+        raise BadRequest("Provenance is per annotator: a majority span was drawn or accepted by "
+                         "several people, each their own way. Export --source all (every "
+                         "annotator's copy), annotator:NAME, gold or import with provenance.",
+                         [{"field": "provenance"}])
 
 
 def majority_spans(annotations: list[list[dict]]) -> list[dict]:

@@ -122,6 +122,26 @@ def test_cli_spacy_and_errors(setup, db_url, tmp_path):
     res = CliRunner().invoke(main, ["--db", db_url, "export", "no-such-project", "--format", "jsonl",
                                     "--out", str(tmp_path / "y")])
     assert res.exit_code == 1 and "no-such-project" in res.output
+    res = run_cli(db_url, str(p.id), "--format", "spacy", "--provenance", "--out", str(tmp_path / "z"))
+    assert res.exit_code == 1 and "jsonl only" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "z").exists()
+
+
+def test_cli_provenance_on_request(setup, db_url, tmp_path):
+    """Drawn by hand is said so; without the option, the lines carry no origin."""
+    p = setup["project"]
+    res = run_cli(db_url, str(p.id), "--format", "jsonl", "--out", str(tmp_path / "p"),
+                  "--source", "annotator:bob", "--provenance")
+    assert res.exit_code == 0, res.output
+    [row] = read_jsonl(tmp_path / "p" / "annotations.jsonl")
+    assert [s["origin"] for s in row["spans"]] == [{"source": "hand"}] * 3
+    res = run_cli(db_url, str(p.id), "--format", "jsonl", "--out", str(tmp_path / "q"),
+                  "--source", "annotator:bob")
+    [row] = read_jsonl(tmp_path / "q" / "annotations.jsonl")
+    assert not any("origin" in s for s in row["spans"])
+    res = run_cli(db_url, str(p.id), "--format", "jsonl", "--out", str(tmp_path / "m"),
+                  "--source", "majority", "--provenance")
+    assert res.exit_code == 1 and "per annotator" in res.output
 
 
 def _store_rule_based_tokens(h, doc_id):

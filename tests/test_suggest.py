@@ -174,6 +174,27 @@ def test_provenance_is_stored_returned_and_kept_out_of_exports(h, assisted):
     exported = [sp for rec in lines for sp in rec["spans"]]
     assert len(exported) >= 3 and not any("origin" in sp for sp in exported)  # exports unchanged
 
+    # asked for, each span says where it came from (with tokens and without)
+    def bobs(query: str) -> dict:
+        resp = h.app.test_client().get(
+            f"/api/v1/projects/{project.id}/export?format=jsonl&source=annotator:bob&{query}",
+            headers={"Authorization": f"Bearer {h.token(lead)}"})
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+        (rec,) = [json.loads(line) for line in resp.get_data(as_text=True).splitlines() if line.strip()]
+        return {(sp["start"], sp["label"]): sp["origin"] for sp in rec["spans"]}
+
+    expected = {(0, "PERSON"): {"source": "dictionary", "version": "", "edited": True},
+                (i, "ORG"): {"source": "dictionary", "version": "", "edited": False},
+                (TEXT_B.index("148억"), "MONEY"): {"source": "hand"}}
+    assert bobs("provenance=true") == expected
+    assert bobs("provenance=true&tokens=false") == expected
+    for query, words in (("format=spacy", "jsonl only"),
+                         ("format=jsonl&source=majority", "per annotator")):
+        resp = h.app.test_client().get(
+            f"/api/v1/projects/{project.id}/export?provenance=1&{query}",
+            headers={"Authorization": f"Bearer {h.token(lead)}"})
+        assert resp.status_code == 400 and words in resp.get_json()["error"], resp.get_json()
+
 
 @pytest.mark.parametrize("origin, reason", [
     ({"source": "guess"}, "origin.source"),

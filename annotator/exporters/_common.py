@@ -94,6 +94,7 @@ class PreparedSpan:
     token_start: int | None = None  # index into Prepared.toks (incl. whitespace tokens)
     token_end: int | None = None  # inclusive
     problem: str | None = None  # None when aligned
+    origin: dict | None = None  # provenance, when the export asked for it
 
     @property
     def aligned(self) -> bool:
@@ -167,7 +168,7 @@ def prepare(record: dict, labelset: LabelSet, lang: str, words: Sequence[str]) -
             raise ExportError(f"{where}: span {start}-{end} has label {label!r}, not in the label set "
                               f"{sorted(labelset.by_name)}")
         attrs = dict(sp.get("attributes") or {})
-        ps = PreparedSpan(start, end, label, attrs, labelset.kind(label))
+        ps = PreparedSpan(start, end, label, attrs, labelset.kind(label), origin=sp.get("origin"))
         ts, te = at(start, 0), at(end, 1)
         if ts is None or te is None:
             bad = []

@@ -37,8 +37,11 @@ def build_line(p: Prepared) -> dict:
     meta = line_meta(record, document)
     spans = []
     for s in sorted(p.spans, key=lambda s: (s.start, -s.end, s.label)):
-        spans.append({"start": s.start, "end": s.end, "label": s.label, "attributes": s.attributes,
-                      "token_start": s.token_start, "token_end": s.token_end})
+        span = {"start": s.start, "end": s.end, "label": s.label, "attributes": s.attributes,
+                "token_start": s.token_start, "token_end": s.token_end}
+        if s.origin is not None:
+            span["origin"] = s.origin
+        spans.append(span)
     tokens = [{"text": p.text[s:e], "start": s, "end": e, "id": i, "ws": ws}
               for i, (s, e, ws) in enumerate(p.toks)]
     return {"id": doc_key(document), "text": p.text, "spans": spans, "tokens": tokens, "meta": meta}
@@ -63,8 +66,11 @@ def plain_line(record: dict, labelset: LabelSet) -> bytes:
         if label not in labelset.by_name:
             raise ExportError(f"document {doc_key(document)!r}: span {start}-{end} has label {label!r}, "
                               f"not in the label set {sorted(labelset.by_name)}")
-        spans.append({"start": start, "end": end, "label": label,
-                      "attributes": dict(sp.get("attributes") or {})})
+        span = {"start": start, "end": end, "label": label,
+                "attributes": dict(sp.get("attributes") or {})}
+        if "origin" in sp:
+            span["origin"] = sp["origin"]
+        spans.append(span)
     spans.sort(key=lambda s: (s["start"], -s["end"], s["label"]))
     meta = line_meta(record, document)
     return orjson.dumps({"id": doc_key(document), "text": text, "spans": spans, "meta": meta},
