@@ -109,8 +109,14 @@ def _post_fork(server, worker) -> None:
     worker.request_note = RequestNote(busy_path(conf["DATABASE_URL"], conf["DATA_DIR"]))
 
 
+QUIET_PATHS = ("/jobs", "/background", "/health")  # polled: watching work, never slowed by it
+
+
 def _pre_request(worker, req) -> None:
-    """Tell background jobs that requests arrive (jobs.Pacer: they slow down meanwhile)."""
+    """Tell background jobs that requests arrive (jobs.Pacer: they slow down meanwhile); the
+    lead's page polling a job's progress does not count, or watching a job would slow it."""
+    if req.method == "GET" and req.path.endswith(QUIET_PATHS):
+        return
     worker.request_note.note()
 
 

@@ -19,14 +19,18 @@ overlap each other, and none duplicates a span the person has.
 
 A third source, ``model`` (the project's trained model, learn.py: its stored predictions,
 given by the caller), comes after those two: its entities fill the gaps they leave, never
-displacing a dictionary or pattern suggestion (measured more precise), and only from a
-probability of ``MODEL_MIN_SCORE``.
+displacing a dictionary or pattern suggestion (measured more precise), only from a
+probability of ``MODEL_MIN_SCORE``, and only where the text can be a name (``plausible``).
+
+What people rejected more often than they accepted, as (surface text, label), anywhere in the
+project, is suggested by no source again: the project's reviews teach every source.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
@@ -97,6 +101,15 @@ def dictionary_entries(accepted: list[tuple[str, str, int]]) -> dict[str, tuple[
             if seen is None or count > seen[0] or (count == seen[0] and label < seen[1]):
                 best[surface] = (count, label)
     return {surface: (label, count / total[surface]) for surface, (count, label) in best.items()}
+
+
+def unwanted_pairs(accepted: list[tuple[str, str, int]],
+                   rejected: list[tuple[str, str, int]]) -> set[tuple[str, str]]:
+    """(surface, label) pairs rejected more often than accepted in the project."""
+    kept = Counter()
+    for surface, label, n in accepted:
+        kept[(surface, label)] += n
+    return {(surface, label) for surface, label, n in rejected if n > kept[(surface, label)]}
 
 
 def prefixes_of(entries) -> set[str]:
@@ -178,6 +191,22 @@ def choose(candidates: list[dict], taken: list[Taken], rejected: set | None = No
     return sorted(out, key=lambda c: (c["start"], c["end"]))
 
 
+# A name does not begin or end with punctuation, a symbol other than a currency sign, or a
+# space, and does not run over a line break: what a model trained on little data proposes
+# at the edges of bullets, photo captions and page furniture.
+_EDGE_CATEGORIES = {"Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sk", "Sm", "So", "Zs", "Zl", "Zp",
+                    "Cc", "Cf"}
+
+
+def plausible(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] can be a name or an amount (see above)."""
+    if end <= start or "\n" in text[start:end] or "\r" in text[start:end]:
+        return False
+    return (unicodedata.category(text[start]) not in _EDGE_CATEGORIES
+            and (unicodedata.category(text[end - 1]) not in _EDGE_CATEGORIES
+                 or text[end - 1] == "."))  # Corp., Inc.
+
+
 def _overlaps(intervals: list[tuple[int, int]], start: int, end: int) -> bool:
     """Whether [start, end) overlaps any of the sorted, non-overlapping ``intervals``."""
     i = bisect.bisect_left(intervals, (start, start))
@@ -190,12 +219,14 @@ def suggest(text: str, tokens: list, entries: dict[str, tuple[str, float]], take
             labels: set[str], *, money_label: str | None = "MONEY", dictionary_version: str = "",
             rejected: set | None = None, pattern_matches: list[tuple[int, int, str]] = (),
             patterns_version: str = "", prefixes: set[str] | None = None,
-            model_spans: list[dict] = (), model_version: str = "") -> list[dict]:
+            model_spans: list[dict] = (), model_version: str = "",
+            unwanted: set[tuple[str, str]] = frozenset()) -> list[dict]:
     """Every suggestion for one person on one document (see the module's docstring).
     ``labels``: the entity labels of the project; other labels are never suggested.
     ``pattern_matches``: (start, end, label) found by the project's own patterns
     (patterns.py). ``model_spans``: the model's stored predictions ({start, end, label,
-    score, attributes}) for this document."""
+    score, attributes}) for this document. ``unwanted``: (surface, label) pairs people of the
+    project rejected more often than they accepted them: no source suggests them again."""
     bounds = Boundaries(tokens)
     cands = [c for c in dictionary_candidates(text, bounds, entries, dictionary_version,
                                               tokens=sorted(tokens), prefixes=prefixes)
@@ -204,9 +235,13 @@ def suggest(text: str, tokens: list, entries: dict[str, tuple[str, float]], take
         cands += money_candidates(text, bounds, money_label)
     cands += [_suggestion(a, b, label, PATTERNS, PATTERN_SCORE, patterns_version)
               for a, b, label in pattern_matches if label in labels]
+    if unwanted:
+        cands = [c for c in cands if (text[c["start"]:c["end"]], c["label"]) not in unwanted]
     first = choose(cands, taken, rejected)
     model = [_suggestion(m["start"], m["end"], m["label"], MODEL, m.get("score", 1.0), model_version)
-             for m in model_spans if m["label"] in labels and m.get("score", 1.0) >= MODEL_MIN_SCORE]
+             for m in model_spans if m["label"] in labels and m.get("score", 1.0) >= MODEL_MIN_SCORE
+             and plausible(text, m["start"], m["end"])
+             and (text[m["start"]:m["end"]], m["label"]) not in unwanted]
     if not model:
         return first
     held = taken + [Taken(c["start"], c["end"], c["label"], True) for c in first]

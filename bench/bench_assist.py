@@ -91,7 +91,7 @@ def wait_jobs(lead: Client, pid: int, deadline_s: float = 1800) -> list[dict]:
         items = lead.json("GET", f"/api/v1/projects/{pid}/jobs")["items"]
         if not any(j["state"] in ("queued", "running") for j in items):
             return items
-        time.sleep(0.5)
+        time.sleep(2)
     raise SystemExit(f"the background jobs did not finish within {deadline_s} s")
 
 

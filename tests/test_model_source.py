@@ -143,3 +143,44 @@ def test_a_model_version_joins_the_report_as_a_pseudo_annotator_on_what_it_did_n
     assert plain["model"] is None and "model v1" not in plain["annotators"]
     status, body = h.api(lead).get(f"/api/v1/projects/{p.id}/agreement?model=4")
     assert status == 404 and "no model version 4" in body["error"]
+
+
+def test_the_model_suggests_only_what_can_be_a_name():
+    from annotator.suggest import plausible
+
+    text = "• 흐림제주 📷 Scale AI Inc. (메타)\n구글"
+    for surface, ok in (("• 흐림제주", False), ("📷", False), ("Scale AI", True),
+                        ("Scale AI Inc.", True), ("(메타)", False), ("메타)\n구글", False)):
+        i = text.index(surface)
+        assert plausible(text, i, i + len(surface)) is ok, surface
+    model = [model_span(text, "• 흐림제주", "PERSON", 1.0), model_span(text, "Scale AI", "ORG", 1.0)]
+    tokens = [[0, 1], [2, 6], [7, 8], [9, 14], [15, 17], [18, 22], [23, 24], [24, 26], [26, 27], [28, 30]]
+    got = suggest(text, tokens, {}, [], {"ORG", "PERSON"}, model_spans=model)
+    assert [text[g["start"]:g["end"]] for g in got] == ["Scale AI"]
+
+
+def test_what_people_rejected_more_than_accepted_no_source_suggests_again(h):
+    """Reviews teach every source: two people rejected the model's 'Naomi' as ORG on their
+    documents, nobody accepted it: a third document is not offered it (by the dictionary
+    neither, once rejected more often than accepted)."""
+    lead, ann, bob = h.user("lena", "lead"), h.user("ann"), h.user("bob")
+    p = h.project("P", members=[lead, ann, bob], language="en")
+    h.settings(p, control_share=0.0)
+    texts = ["Naomi met Meta.", "Naomi left Meta.", "Naomi joined Meta."]
+    docs = h.docs(p, [{"text": t} for t in texts])
+    h.tokenize(p)
+    store_version(h, p, 1, {d.id: ([model_span(t, "Naomi", "ORG", 0.9)], 0.2)
+                            for d, t in zip(docs, texts)})
+    assert h.api(lead).put(f"/api/v1/projects/{p.id}/model", {"version": 1})[0] == 200
+
+    def offered(api, doc) -> list[tuple[str, str]]:
+        status, body = api.get(f"/api/v1/documents/{doc.id}/suggestions")
+        assert status == 200, body
+        return [(g["label"], g["source"]) for g in body["items"]]
+
+    assert offered(h.api(ann), docs[2]) == [("ORG", "model")]
+    for who, doc in ((ann, docs[0]), (bob, docs[1])):
+        status, _ = h.api(who).post(f"/api/v1/documents/{doc.id}/suggestions/rejections",
+                                    {"start": 0, "end": 5, "label": "ORG", "source": "model", "version": "v1"})
+        assert status == 201
+    assert offered(h.api(ann), docs[2]) == []
