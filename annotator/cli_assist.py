@@ -117,6 +117,9 @@ def train_cmd(app: AppContext, project):
                + " documents. Held-out scores:")
     for line in _scores_lines(version["scores"]):
         click.echo(line)
+    offered = version["offered_labels"]
+    click.echo("  suggests " + (", ".join(offered) if offered else "no label yet")
+               + " (a label suggests from a held-out precision of 0.8 over 5 predictions)")
     if result.get("active"):
         state, job = _foreground(app, "predict", p.id, {"version": version["number"]})
         if state != "done":

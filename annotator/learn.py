@@ -123,6 +123,7 @@ def run_predict(run, url: str, data_dir: str) -> dict:
             todo = [d for (d,) in s.execute(missing.order_by(Document.id))]
         run.progress(0.0, f"loading version {number}")
         nlp = training.load(Path(version.path) / "model")
+        offered = offered_labels(version.scores or {})
         done = 0
         for i in range(0, len(todo), PREDICT_BATCH):
             ids = todo[i:i + PREDICT_BATCH]
@@ -132,6 +133,9 @@ def run_predict(run, url: str, data_dir: str) -> dict:
             run.pace()
             found = training.predict(nlp, [d.text for d in docs], labels,
                                      tokens=[d.tokens for d in docs])
+            for got in found:  # all kept (the report scores them); only these are suggested
+                for sp in got["spans"]:
+                    sp["offered"] = sp["label"] in offered
             with db.session() as s:
                 for d, got in zip(docs, found):
                     s.execute(delete(Prediction).where(Prediction.model_version_id == version.id,
@@ -144,6 +148,20 @@ def run_predict(run, url: str, data_dir: str) -> dict:
         return {"version": number, "documents": done}
     finally:
         db.dispose()
+
+
+# --- which labels a version may suggest ----------------------------------------------------------
+
+MIN_PRECISION, MIN_PREDICTED = 0.8, 5
+
+
+def offered_labels(scores: dict) -> set[str]:
+    """The labels whose held-out precision is at least ``MIN_PRECISION`` over at least
+    ``MIN_PREDICTED`` predictions: only those are offered as suggestions (as INCEpTION
+    activates a recommender only above a score threshold). A model that learned a label
+    badly would cost the annotators more rejections than it saves them drawing."""
+    return {label for label, sc in (scores.get("labels") or {}).items()
+            if sc.get("p", 0) >= MIN_PRECISION and sc.get("predicted", 0) >= MIN_PREDICTED}
 
 
 # --- what the lead sees and chooses ------------------------------------------------------------
@@ -160,6 +178,7 @@ def versions(s, project: Project) -> list[dict]:
         out.append({"number": v.number, "active": v.number == active, "source": v.source,
                     "created_at": v.created_at.isoformat(), "scores": scores,
                     "trained_documents": len((v.scores or {}).get(TRAINED_ON) or ()),
+                    "offered_labels": sorted(offered_labels(scores)),
                     "predicted_documents": predicted})
     return out
 
@@ -202,6 +221,6 @@ def pseudo_annotations(s, project: Project, number: int) -> tuple[str, dict[int,
         if doc_id in trained:
             left_out += 1
             continue
-        out[doc_id] = [{"start": x["start"], "end": x["end"], "label": x["label"],
+        out[doc_id] = [{"start": x["start"], "end": x["end"], "label": x["label"],  # all of them
                         "attributes": dict(x.get("attributes") or {})} for x in spans]
     return f"model v{number}", out, left_out

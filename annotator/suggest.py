@@ -20,7 +20,8 @@ overlap each other, and none duplicates a span the person has.
 A third source, ``model`` (the project's trained model, learn.py: its stored predictions,
 given by the caller), comes after those two: its entities fill the gaps they leave, never
 displacing a dictionary or pattern suggestion (measured more precise), only from a
-probability of ``MODEL_MIN_SCORE``, and only where the text can be a name (``plausible``).
+probability of ``MODEL_MIN_SCORE``, only where the text can be a name (``plausible``), and only
+for the labels the version learned well enough (``offered``: training.offered_labels).
 
 What people rejected more often than they accepted, as (surface text, label), anywhere in the
 project, is suggested by no source again: the project's reviews teach every source.
@@ -239,7 +240,8 @@ def suggest(text: str, tokens: list, entries: dict[str, tuple[str, float]], take
         cands = [c for c in cands if (text[c["start"]:c["end"]], c["label"]) not in unwanted]
     first = choose(cands, taken, rejected)
     model = [_suggestion(m["start"], m["end"], m["label"], MODEL, m.get("score", 1.0), model_version)
-             for m in model_spans if m["label"] in labels and m.get("score", 1.0) >= MODEL_MIN_SCORE
+             for m in model_spans if m["label"] in labels and m.get("offered", True)
+             and m.get("score", 1.0) >= MODEL_MIN_SCORE
              and plausible(text, m["start"], m["end"])
              and (text[m["start"]:m["end"]], m["label"]) not in unwanted]
     if not model:

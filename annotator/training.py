@@ -212,7 +212,8 @@ def _prf(tp: int, fp: int, fn: int) -> dict:
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
     f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"p": round(p, 3), "r": round(r, 3), "f": round(f, 3), "support": tp + fn}
+    return {"p": round(p, 3), "r": round(r, 3), "f": round(f, 3), "support": tp + fn,
+            "predicted": tp + fp}
 
 
 def _spans_of(doc, labelset: LabelSet) -> set[tuple[int, int, str, str]]:
@@ -386,3 +387,4 @@ def predict(nlp, texts: Sequence[str], labels: Sequence, tokens: Sequence | None
         uncertainty = sum(1 - abs(2 * p - 1) for p in probs) / len(probs) if probs else 0.0
         out.append({"spans": spans, "uncertainty": round(uncertainty, 4)})
     return out
+

@@ -184,3 +184,10 @@ def test_what_people_rejected_more_than_accepted_no_source_suggests_again(h):
                                     {"start": 0, "end": 5, "label": "ORG", "source": "model", "version": "v1"})
         assert status == 201
     assert offered(h.api(ann), docs[2]) == []
+
+
+def test_a_label_the_model_learned_badly_is_not_offered():
+    spans = [model_span(TEXT, "알렉산드르 왕", "PERSON", 0.9)]
+    got = suggest(TEXT, TOKENS, {}, [], {"ORG", "PERSON"}, model_spans=[{**spans[0], "offered": False}])
+    assert got == []
+    assert len(suggest(TEXT, TOKENS, {}, [], {"ORG", "PERSON"}, model_spans=spans)) == 1

@@ -106,6 +106,7 @@ def test_train_on_the_demo_with_article_000_as_gold_then_suggest_and_fail_safely
         assert label in out, out
     assert "left out: spancat (CLAIM)" in out  # 7 CLAIMs in the article: too few to learn
     assert "Version 1 suggests now: predictions stored for 5 documents." in out
+    assert "  suggests " in out  # which labels it learned well enough to suggest
 
     with h.session() as s:
         version = s.execute(select(ModelVersion)).scalar_one()
@@ -123,13 +124,18 @@ def test_train_on_the_demo_with_article_000_as_gold_then_suggest_and_fail_safely
     spans = stored[other.id]
     assert spans and all(0 <= s["start"] < s["end"] <= len(text) and 0 <= s["score"] <= 1
                          for s in spans)
+    from annotator.learn import offered_labels
+
+    offered = offered_labels(scores)
+    assert all(s["offered"] == (s["label"] in offered) for s in spans)
     alice = h.api(h.user("alice2", member_of=[project]))
     status, got = alice.get(f"/api/v1/documents/{other.id}/suggestions")
     assert status == 200, got
     model_items = [g for g in got["items"] if g["source"] == "model"]
-    assert model_items and all(g["version"] == "v1" for g in model_items)
+    assert all(g["version"] == "v1" for g in model_items)
     assert {(g["start"], g["end"], g["label"]) for g in model_items} <= {
-        (s["start"], s["end"], s["label"]) for s in spans}
+        (s["start"], s["end"], s["label"]) for s in spans if s["offered"]}
+    assert bool(model_items) == bool(offered)
 
     # the saved model loads in a fresh process and predicts what was stored
     code = ("import json, sys; from annotator.training import load, predict; "
@@ -139,7 +145,8 @@ def test_train_on_the_demo_with_article_000_as_gold_then_suggest_and_fail_safely
                             json.dumps(LABELS), json.dumps(other.tokens)],
                            capture_output=True, text=True, timeout=300)
     assert fresh.returncode == 0, fresh.stderr
-    assert json.loads(fresh.stdout) == spans
+    assert json.loads(fresh.stdout) == [{k: v for k, v in s.items() if k != "offered"}
+                                        for s in spans]
 
     # a training that fails (the gold is gone: nothing to learn from) says why, exit 1, and
     # leaves version 1 suggesting
@@ -158,3 +165,12 @@ def test_train_on_the_demo_with_article_000_as_gold_then_suggest_and_fail_safely
         assert s.get(Project, project.id).settings["model"] == 1
         assert [v.number for v in s.execute(select(ModelVersion)).scalars()] == [1]
     assert sorted(p.name for p in Path(version.path).parent.iterdir()) == ["v1"]  # nothing half-made
+
+
+def test_a_label_suggests_only_once_learned_well_enough():
+    from annotator.learn import offered_labels
+
+    scores = {"labels": {"ORG": {"p": 0.9, "predicted": 10}, "PERSON": {"p": 0.95, "predicted": 3},
+                         "MONEY": {"p": 0.5, "predicted": 40}}}
+    assert offered_labels(scores) == {"ORG"}
+    assert offered_labels({}) == set()

@@ -237,7 +237,10 @@
           name.appendChild(document.createElement('br'));
           name.appendChild(from);
           td(f2((sc.overall || {}).f), 'num');
-          td(Object.keys(sc.labels || {}).map(function (k) { return k + ' ' + f2(sc.labels[k].f); }).join(' · '), 'muted');
+          var offered = v.offered_labels || [];
+          td(Object.keys(sc.labels || {}).map(function (k) {
+            return k + ' ' + f2(sc.labels[k].f) + (offered.indexOf(k) >= 0 ? ' ✓' : '');
+          }).join(' · ') + (Object.keys(sc.labels || {}).length ? (offered.length ? '' : ' (no label good enough to suggest yet)') : ''), 'muted');
           td(String(v.predicted_documents), 'num');
           tbody.appendChild(tr);
         });
