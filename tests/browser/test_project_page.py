@@ -89,7 +89,8 @@ def test_lead_trains_and_chooses_a_model_version_from_the_project_page(page, liv
     with h.session() as s:
         v2 = s.query(ModelVersion).filter_by(project_id=project.id, number=2).one()
         v2.scores = {"overall": {"p": 0.8, "r": 0.7, "f": 0.75},
-                     "labels": {"ORG": {"p": 0.9, "r": 0.8, "f": 0.85, "support": 20}}}
+                     "labels": {"ORG": {"p": 0.9, "r": 0.8, "f": 0.85, "support": 20, "predicted": 18},
+                                "PERSON": {"p": 0.6, "r": 0.5, "f": 0.55, "support": 6, "predicted": 5}}}
         p = s.get(Project, project.id)
         p.settings = {**(p.settings or {}), "model": 1}
         s.commit()
@@ -101,7 +102,7 @@ def test_lead_trains_and_chooses_a_model_version_from_the_project_page(page, liv
     expect(versions).to_have_count(2)
     expect(versions.first).to_contain_text("v2")
     expect(versions.first).to_contain_text("0.75")
-    expect(versions.first).to_contain_text("ORG 0.85")
+    expect(versions.first).to_contain_text("ORG 0.85 ✓ · PERSON 0.55")  # only ORG suggests
     expect(card.locator("tr[data-version='1']")).to_contain_text("suggests")
     expect(card.get_by_test_id("job-table")).to_contain_text("No background work yet.")
 
