@@ -76,10 +76,47 @@ def report_lines(report: dict) -> list[str]:
         lines.append(f"{user:<16} {f['documents_done']:>5} {_fmt(f['median_seconds'], 1):>9} "
                      f"{_fmt(f['spans_per_document'], 2):>10} {_fmt(hp.get('f1')):>12} "
                      f"{_fmt(gold.get('f1')):>8} {_fmt(gold.get('overruled_spans')):>10}{flag}")
+    lines += [""] + suggestion_lines(report["suggestions"])
     worst = [d for d in report["documents"] if d["disagreement"] is not None][:10]
     if worst:
         lines += ["", "Most disagreement (1 - mean overlap F1 over pairs and layers):"]
         lines += [f"  {d['external_id']:<32} {d['disagreement']:.3f}  {', '.join(d['annotators'])}" for d in worst]
+    return lines
+
+
+def _decimal(value) -> str:
+    """A median with one decimal, whole or not (3 and 1.5 as 3.0 and 1.5), or "-"."""
+    return "-" if value is None else f"{value:.1f}"
+
+
+def suggestion_lines(sec: dict) -> list[str]:
+    """The report's suggestion section as text, as the report page shows it: documents with
+    suggestions beside those without, then per source and label (anchoring.py says what each
+    figure is; an undefined one is "-", its reason in --json)."""
+    arms = (sec["arms"]["with"], sec["arms"]["without"])
+    lines = ["Suggestions: documents shown with them and without (control documents, honeypots, "
+             "suggestions off)",
+             f"  {'':<34} {'with':>8} {'without':>8}"]
+    for name, cell in (("annotations", lambda a: str(a["annotations"])),
+                       ("median seconds per document", lambda a: _decimal(a["median_seconds"])),
+                       ("median entity spans per document", lambda a: _decimal(a["median_spans"])),
+                       ("entity F1 against gold (exact)", lambda a: _fmt(a["gold"]["f1"], 2)),
+                       ("  over annotations with gold", lambda a: str(a["gold_annotations"]))):
+        lines.append(f"  {name:<34} {cell(arms[0]):>8} {cell(arms[1]):>8}")
+    if not sec["sources"]:
+        return lines + ["  No suggestion accepted or rejected in submitted work yet."]
+    lines += ["  per source and label: acc, rej, ed = accepted, rejected, edited after accepting;",
+              "  P, R = precision, recall against what people submitted (subm) and against gold",
+              f"  {'source':<11} {'label':<12} {'acc':>4} {'rej':>4} {'ed':>4} {'acc.rate':>8} "
+              f"{'ed.rate':>7} {'P subm':>6} {'P gold':>6} {'R subm':>6} {'R gold':>6}"]
+    for source, data in sec["sources"].items():
+        rows = [*data["labels"].items(), ("all labels", data["all"])]
+        for i, (label, f) in enumerate(rows):
+            lines.append(
+                f"  {'' if i else source:<11} {label:<12} {f['accepted']:>4} {f['rejected']:>4} "
+                f"{f['edited']:>4} {_fmt(f['acceptance_rate'], 2):>8} {_fmt(f['edit_rate'], 2):>7} "
+                f"{_fmt(f['precision_submitted'], 2):>6} {_fmt(f['precision_gold'], 2):>6} "
+                f"{_fmt(f['recall_submitted'], 2):>6} {_fmt(f['recall_gold'], 2):>6}")
     return lines
 
 

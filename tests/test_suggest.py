@@ -304,10 +304,11 @@ def test_control_honeypot_and_off_answer_without_suggestions_and_what_was_shown_
     assert exposures(h) == {(b.id, bob_id): True, (a.id, bob_id): False}
 
 
-def test_the_report_measures_suggestions_per_source_and_with_against_without(h, assisted):
+def test_the_report_measures_suggestions_per_source_and_with_against_without(h, assisted, tmp_path,
+                                                                             monkeypatch):
     """B is shown with suggestions, C without (suggestions were off when bob opened it); A was
     never asked about (alice only saved): without. Turning suggestions off at the end changes
-    nothing: what was shown is what was recorded."""
+    nothing: what was shown is what was recorded. `annotator agreement` prints the same."""
     project, a, b, bob, _eve = assisted
     lena = h.user("lena", "lead", member_of=[project])
     lead = h.api(lena)
@@ -366,6 +367,31 @@ def test_the_report_measures_suggestions_per_source_and_with_against_without(h, 
     assert with_["gold"]["f1"] == 6 / 7 and without["gold"]["f1"] == 2 / 3
     assert with_["median_seconds"] is not None and without["timed"] == 2
 
+    # the CLI's text report has the section too (it had none: the page alone showed it)
+    from click.testing import CliRunner
+
+    from annotator.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["--db", h.app.config["DATABASE_URL"], "agreement", "Assist"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    section = lines[next(i for i, line in enumerate(lines) if line.startswith("Suggestions")):]
+    arms = {line[:36].strip(): line[36:].split() for line in section[2:7]}
+    assert arms == {"annotations": ["1", "2"],
+                    "median seconds per document": [f"{with_['median_seconds']:.1f}",
+                                                    f"{without['median_seconds']:.1f}"],
+                    "median entity spans per document": ["3.0", "1.5"],
+                    "entity F1 against gold (exact)": ["0.86", "0.67"],
+                    "over annotations with gold": ["1", "1"]}
+    header = next(i for i, line in enumerate(section) if line.split()[:2] == ["source", "label"])
+    rows = [line.split() for line in section[header + 1:] if line.strip()]
+    #        source        label   acc  rej  ed  acc.rate ed.rate P subm P gold R subm R gold
+    assert rows[:2] == [["dictionary", "ORG", "1", "1", "0", "0.50", "0.00", "0.50", "1.00", "0.33", "0.33"],
+                        ["PERSON", "1", "0", "1", "1.00", "1.00", "0.00", "1.00", "0.50", "0.50"]]
+    assert rows[2][:5] == ["all", "labels", "2", "1", "1"]
+    assert rows[3][:2] == ["patterns", "MONEY"] and rows[3][7:] == ["1.00", "1.00", "1.00", "1.00"]
+
 
 def test_suggestion_figures_without_any_suggestion_say_why():
     from annotator.anchoring import suggestion_report
@@ -375,3 +401,8 @@ def test_suggestion_figures_without_any_suggestion_say_why():
     assert out["sources"] == {}
     assert out["arms"]["with"]["annotations"] == 0 and out["arms"]["with"]["median_seconds"] is None
     assert out["arms"]["without"]["gold"]["f1"] is None and out["arms"]["without"]["gold"]["f1_reason"]
+    from annotator.cli_teams import suggestion_lines  # the CLI's text says so too
+
+    text = suggestion_lines(out)
+    assert text[-1] == "  No suggestion accepted or rejected in submitted work yet."
+    assert text[3].split()[-2:] == ["-", "-"]  # median seconds: none timed
