@@ -33,3 +33,19 @@ def test_readme_first_screen_has_exactly_two_setup_commands():
     block = first.split("```bash", 1)[1].split("```", 1)[0]
     lines = [ln for ln in block.splitlines() if ln.strip()]
     assert [ln.split()[0] for ln in lines] == ["./scripts/demo", "./scripts/test"]
+
+
+def test_every_cli_option_is_in_its_commands_readme_row():
+    """A new option (say `annotator export --provenance`) is written in its command's row."""
+    rows = [line for line in README.splitlines() if line.startswith("| `annotator ")]
+    missing = []
+    for name in commands(main):
+        row = [r for r in rows if r.startswith((f"| `{name} ", f"| `{name}`"))]
+        cmd = main
+        for part in name.split()[1:]:
+            cmd = cmd.commands[part]
+        for param in cmd.params:
+            flags = [o for o in param.opts + param.secondary_opts if o.startswith("--")]
+            if isinstance(param, click.Option) and flags and not any(f in " ".join(row) for f in flags):
+                missing.append(f"{name} {flags[0]}")
+    assert not missing, missing
