@@ -41,7 +41,7 @@ def main() -> None:
         b.start()
         pid = b.project("Saves")
         status, data = b.lead().call("POST", f"/api/v1/projects/{pid}/documents",
-                                     jsonl(make_docs(1000, seed=3)))
+                                     jsonl(make_docs(1100, seed=3)))
         assert status == 201, data[:300]
         res = row_saves_while_jobs(b, pid, args.import_docs, args.train_docs, args.seconds, args.runs)
     finally:

@@ -30,6 +30,8 @@ from common import (CLK_TCK, PASSWORD, ROOT, Client, Server, cli, cpu_s, make_do
 
 N_CLIENTS = 8
 
+from annotator.spans import is_cluster_boundary  # noqa: E402
+
 
 def jsonl(docs: list[dict]) -> bytes:
     return "\n".join(json.dumps(d, ensure_ascii=False) for d in docs).encode()
@@ -180,7 +182,9 @@ def _client(port: int, token: str, docs: list[tuple[int, str]], start_at: float,
     while time.time() < stop_at:
         d, text = docs[j % len(docs)]
         j += 1
-        payload = json.dumps({"spans": spans_for(text, 1 + j % 5), "version": versions[d]}).encode()
+        spans = [x for x in spans_for(text, 1 + j % 5)  # never inside a character (emoji + VS16)
+                 if is_cluster_boundary(text, x["start"]) and is_cluster_boundary(text, x["end"])]
+        payload = json.dumps({"spans": spans, "version": versions[d]}).encode()
         t0 = time.perf_counter()
         status, data = c.call("PUT", f"/api/v1/documents/{d}/annotation", payload)
         lat.append((time.perf_counter() - t0) * 1000)
@@ -192,9 +196,10 @@ def _client(port: int, token: str, docs: list[tuple[int, str]], start_at: float,
     out.close()
 
 
-def row_concurrent(b: Bench, pid: int, seconds: float, runs: int) -> dict:
-    """8 client processes (one keep-alive connection each), each saving its own documents."""
-    ids = b.doc_ids(pid, 1 + N_CLIENTS * 10 * runs + 10)
+def row_concurrent(b: Bench, pid: int, seconds: float, runs: int, first: int = 0) -> dict:
+    """8 client processes (one keep-alive connection each), each saving its own documents
+    (from the project's document number ``first``: a later call saves other documents)."""
+    ids = b.doc_ids(pid, first + 1 + N_CLIENTS * 10 * runs + 10)[first:]
     lead = b.lead()
     texts = {d: lead.json("GET", f"/api/v1/documents/{d}")["text"] for d in ids[10:]}
     ctx = mp.get_context("fork")
@@ -337,7 +342,7 @@ def _wait_running(state, what: str, deadline_s: float = 120) -> None:
 
 
 def row_saves_while_jobs(b: Bench, saves_pid: int, n_import: int, n_train: int, seconds: float,
-                         runs: int) -> dict:
+                         runs: int, first: int = 0) -> dict:
     """8 clients saving (row_concurrent) while the server's background process (a) tokenizes a
     fresh import of ``n_import`` documents, (b) trains a model on ``n_train`` documents with
     spans; beside the same clients with nothing running in the background, measured in the
@@ -346,8 +351,10 @@ def row_saves_while_jobs(b: Bench, saves_pid: int, n_import: int, n_train: int, 
     not 'while' (said in ``still_running``)."""
     b.server.stop()
     b.start(dict(b.env, ANNOTATOR_BACKGROUND_TOKENIZE="true"))
+    _wait_no_jobs(b)  # the documents imported before (the start queues their tokenizing)
     b.settle()
-    idle = row_concurrent(b, saves_pid, seconds, runs)
+    block = N_CLIENTS * 10 * runs + 10  # documents one row_concurrent saves
+    idle = row_concurrent(b, saves_pid, seconds, runs, first=first)
     out = {"idle": idle}
     # (a) tokenizing a fresh import
     tok_pid = b.project("Tokenize while saving")
@@ -355,20 +362,22 @@ def row_saves_while_jobs(b: Bench, saves_pid: int, n_import: int, n_train: int, 
                                  jsonl(make_docs(n_import, seed=5)))
     if status != 201:
         raise SystemExit(f"import: {status} {data[:300]!r}")
-    _wait_running(lambda: _any_state(b, "tokenize"), "tokenize")
-    out["tokenizing"] = row_concurrent(b, saves_pid, seconds, runs)
+    _wait_running(lambda: _any_state(b, "tokenize"), "tokenize", 300)
+    out["tokenizing"] = row_concurrent(b, saves_pid, seconds, runs, first=first + block)
     out["tokenizing"]["still_running"] = _any_state(b, "tokenize") == "running"
     # (b) training on documents imported with spans
     train_pid = b.project("Train while saving")
     docs = make_docs(n_train, seed=6)
     for d in docs:
-        d["spans"] = spans_for(d["text"], 8, "ORG")
+        d["spans"] = [x for x in spans_for(d["text"], 8, "ORG")
+                      if is_cluster_boundary(d["text"], x["start"])
+                      and is_cluster_boundary(d["text"], x["end"])]
     status, data = b.lead().call("POST", f"/api/v1/projects/{train_pid}/documents", jsonl(docs))
     if status != 201:
         raise SystemExit(f"import: {status} {data[:300]!r}")
     b.lead().json("POST", f"/api/v1/projects/{train_pid}/train", {}, expect=202)
     _wait_running(lambda: _job_state(b, train_pid, "train"), "train", 1800)  # after the tokenizing
-    out["training"] = row_concurrent(b, saves_pid, seconds, runs)
+    out["training"] = row_concurrent(b, saves_pid, seconds, runs, first=first + 2 * block)
     out["training"]["still_running"] = _job_state(b, train_pid, "train") == "running"
     for key in ("tokenizing", "training"):
         r = out[key]
@@ -378,6 +387,16 @@ def row_saves_while_jobs(b: Bench, saves_pid: int, n_import: int, n_train: int, 
     b.server.stop()
     b.start()
     return out
+
+
+def _wait_no_jobs(b: Bench, deadline_s: float = 1800) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        jobs = b.lead().json("GET", "/api/v1/background")["jobs"]
+        if not any(j["state"] in ("queued", "running") for j in jobs):
+            return
+        time.sleep(1)
+    raise SystemExit(f"background jobs still running after {deadline_s} s")
 
 
 def _any_state(b: Bench, kind: str) -> str | None:
@@ -421,7 +440,8 @@ def run(quick: bool = False, runs: int = 3, workers: int = 2, db: str | None = N
         res["tokenizer"] = row_tokenizer(b, 50 if quick else 200)
         # saves on their own project of 1,000 documents, before the bulk imports
         pid = b.project("Saves")
-        status, data = b.lead().call("POST", f"/api/v1/projects/{pid}/documents", jsonl(make_docs(1000, seed=3)))
+        # saves on their own documents: 4 x 250 are saved (concurrent, then while jobs run)
+        status, data = b.lead().call("POST", f"/api/v1/projects/{pid}/documents", jsonl(make_docs(1100, seed=3)))
         assert status == 201, data[:300]
         b.settle()
         print("  saves ...", file=sys.stderr, flush=True)
@@ -435,7 +455,8 @@ def run(quick: bool = False, runs: int = 3, workers: int = 2, db: str | None = N
         res["export"] = row_export(b, n_export, runs)
         print("  saves while background jobs run ...", file=sys.stderr, flush=True)
         res["while_jobs"] = row_saves_while_jobs(b, pid, n_import, 40 if quick else 300,
-                                                 conc_seconds, runs)
+                                                 conc_seconds, runs,
+                                                 first=N_CLIENTS * 10 * runs + 10)
         print("  idle memory and cold start ...", file=sys.stderr, flush=True)
         res.update(row_idle_and_cold(b, runs))
     finally:
