@@ -223,6 +223,10 @@ def run(host: str, port: int, workers: int, overrides: dict | None = None,
             from .tokenize_job import kick_for_app
 
             kick_for_app(app)  # documents imported while no server ran (annotator import)
+            # ... a write with the master's own pool: closed before the workers fork, or they
+            # would inherit its connection and share one PostgreSQL socket (and SQLite file
+            # handle) between processes (seen: "connection in transaction status INTRANS").
+            _close_database(app)
             # Loaded here, once, and shared: each retired worker's successor would import
             # them again on its first export (13 ms measured). No spaCy, Kiwi or numpy.
             from . import exporters  # noqa: F401
