@@ -45,6 +45,7 @@ def create_app(overrides: dict | None = None) -> "Flask":
     from sqlalchemy.orm import configure_mappers
 
     configure_mappers()
+    app.url_map.converters["int"] = db.id_converter(app.config["DATABASE_URL"])
     db.init_app(app)
     errors.init_app(app)
     auth.init_app(app)

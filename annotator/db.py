@@ -212,6 +212,27 @@ def schema_is_current(url: str) -> bool:
         engine.dispose()
 
 
+def id_converter(url: str):
+    """The URL converter for ``<int:...>``: a number past what an id column holds matches no
+    route (404), instead of reaching the driver (OverflowError on SQLite past 2^63,
+    NumericValueOutOfRange on PostgreSQL's 32-bit integer past 2^31: a 500)."""
+    from werkzeug.exceptions import NotFound as NoRoute
+    from werkzeug.routing import IntegerConverter
+
+    largest = 2**63 - 1 if is_sqlite(url) else 2**31 - 1
+
+    class IdConverter(IntegerConverter):
+        # Raised, not a ValidationError: werkzeug would then answer 405 where another
+        # method's rule has the same path (GET and POST .../documents).
+        def to_python(self, value: str) -> int:
+            number = super().to_python(value)
+            if number > largest:
+                raise NoRoute()
+            return number
+
+    return IdConverter
+
+
 def init_app(app: Flask) -> None:
     # Configure the ORM mappers now, once, before any request (and, under gunicorn's preload,
     # before the workers fork). Left lazy, the first ORM query of a process configures them;
