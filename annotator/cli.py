@@ -25,14 +25,32 @@ class AppContext:
 
         return load_config({"DATABASE_URL": self.db_url} if self.db_url else None)
 
+    def require_database(self) -> str:
+        """The database URL, refusing (one line, exit 1) when it is a SQLite file that does not
+        exist: a command that only reads must not create an empty database and print nothing
+        because it was run from another directory."""
+        from .db import sqlite_file
+
+        conf = self.config()
+        url, path = conf["DATABASE_URL"], sqlite_file(conf["DATABASE_URL"])
+        if path and not os.path.exists(path):
+            raise click.ClickException(
+                f"No database at {path}. The data folder is "
+                f"{'--db' if self.db_url else 'ANNOTATOR_DATA_DIR'} or else annotator-data/ in "
+                f"the current directory ({os.getcwd()}); run from the folder where you started "
+                f"`annotator demo` or `annotator serve`, or pass --db.")
+        return url
+
     @contextmanager
-    def session(self):
+    def session(self, *, create: bool = False):
         """A write session on a migrated database; commits on success. The database counts
-        as open meanwhile (inuse.py): a restore is refused until the command has finished."""
+        as open meanwhile (inuse.py): a restore is refused until the command has finished.
+        A missing SQLite database is refused unless ``create`` (a command that makes the first
+        user or project): one that reads or names a project must not make an empty one."""
         from .db import Database, migrate
         from .inuse import holding
 
-        url = self.config()["DATABASE_URL"]
+        url = self.config()["DATABASE_URL"] if create else self.require_database()
         migrate(url)
         with holding(url, "the command"):
             database = Database(url)
@@ -68,6 +86,8 @@ class Group(click.Group):
 
 
 @click.group(cls=Group)
+@click.version_option(package_name="annotator", prog_name="annotator",
+                      message="%(prog)s %(version)s")
 @click.option("--db", "db", envvar="ANNOTATOR_DATABASE_URL", default=None,
               help="SQLite file path or SQLAlchemy URL (default: annotator-data/annotator.db).")
 @click.pass_context
@@ -115,14 +135,24 @@ def demo(app: AppContext, host, port, workers, no_serve, access_log):
     from .demo import load_demo
     from .server import run
 
-    with app.session() as s:
+    with app.session(create=True) as s:
         project, passwords = load_demo(s)
     click.echo(f"Demo project: {project.name!r} (id {project.id})")
     for name, (role, pw) in passwords.items():
-        click.echo(f"  {name:<8} {role:<10} password: {pw}")
+        said = (f"password: {pw}" if pw else
+                f"kept, with its password (a new one: annotator users password {name})")
+        click.echo(f"  {name:<8} {role:<10} {said}")
+    click.echo(f"Data: {_where(app)} (kept when you stop; run the demo again to restart)")
     if not no_serve:
-        click.echo(f"Open http://{host}:{port}/")
+        click.echo(f"Open http://{host}:{port}/  (stop with Ctrl-C)")
         run(host, port, workers, {"DATABASE_URL": app.config()["DATABASE_URL"]}, access_log=access_log)
+
+
+def _where(app: AppContext) -> str:
+    from .db import sqlite_file
+
+    url = app.config()["DATABASE_URL"]
+    return sqlite_file(url) or url.split("@")[-1]
 
 
 @main.command("backup")
@@ -170,7 +200,7 @@ def users_add(app: AppContext, name, role, password):
 
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with app.session() as s:
+    with app.session(create=True) as s:
         create_user(s, name, role, password)
     click.echo(f"Added {role} {name}.")
 
@@ -256,7 +286,7 @@ def projects_create(app: AppContext, name, language, k, guidelines, labels_file)
         except json.JSONDecodeError as e:
             raise AnnotatorError(f"{labels_file} is not valid JSON (line {e.lineno}): {e.msg}.") from None
     text = Path(guidelines).read_text(encoding="utf-8") if guidelines else ""
-    with app.session() as s:
+    with app.session(create=True) as s:
         p = create_project(s, name, language=language, k=k, guidelines=text, label_set=label_set)
     click.echo(f"Created project {p.name!r} (id {p.id}).")
 

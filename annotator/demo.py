@@ -11,7 +11,7 @@ from .importing import decode_upload, import_records
 from .members import add_member
 from .models import Project, User
 from .projects import create_project
-from .users import create_user, generate_password, set_password
+from .users import create_user, generate_password
 
 DATA = Path(__file__).parent / "data"
 DEMO_NAME = "Meta & Scale AI news"
@@ -22,9 +22,12 @@ def corpus_files() -> list[Path]:
     return sorted((DATA / "corpus").glob("*.txt"))
 
 
-def load_demo(s: Session) -> tuple[Project, dict[str, tuple[str, str]]]:
-    """Create the project (once) and the demo users, all three its members; every call sets
-    fresh one-time passwords."""
+def load_demo(s: Session) -> tuple[Project, dict[str, tuple[str, str | None]]]:
+    """Create the project (once) and the demo users, all three its members.
+
+    A user who exists already keeps their password (None in the answer): running the demo a
+    second time must not lock out people who are working (`annotator users password NAME`
+    sets a new one). New users get a fresh one-time password."""
     project = s.execute(select(Project).where(Project.name == DEMO_NAME)).scalar_one_or_none()
     if project is None:
         guidelines = (DATA / "guidelines-news.md").read_text(encoding="utf-8")
@@ -33,14 +36,13 @@ def load_demo(s: Session) -> tuple[Project, dict[str, tuple[str, str]]]:
         items = [(i, {"id": p.stem, "text": decode_upload(p.read_bytes(), p.name)[0]})
                  for i, p in enumerate(corpus_files(), 1)]
         import_records(s, project, items)
-    passwords = {}
+    passwords: dict[str, tuple[str, str | None]] = {}
     for name, role in DEMO_USERS.items():
-        pw = generate_password()
         user = s.execute(select(User).where(User.username == name)).scalar_one_or_none()
+        pw = None
         if user is None:
+            pw = generate_password()
             user = create_user(s, name, role, pw)
-        else:
-            set_password(s, user, pw)
         add_member(s, project, user)
-        passwords[name] = (role, pw)
+        passwords[name] = (user.role, pw)
     return project, passwords

@@ -44,3 +44,72 @@ def test_the_largest_id_the_database_holds_still_routes(h):
     if not PG_URL:
         status, body = h.api(lead).get("/api/v1/documents/9223372036854775807")
         assert status == 404 and "does not exist" in body["error"]
+
+
+# --- the command line ---------------------------------------------------------------------
+
+@pytest.fixture
+def elsewhere(tmp_path, monkeypatch):
+    """A shell in a folder with no annotator-data/, and no database named by the environment."""
+    from click.testing import CliRunner
+
+    from annotator.cli import main
+
+    for name in ("ANNOTATOR_DATABASE_URL", "ANNOTATOR_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize("args", [("projects", "list"), ("users", "list"), ("agreement", "demo"),
+                                  ("export", "demo", "--format", "jsonl"), ("models", "demo"), ("honeypots", "list", "demo"),
+                                  ("import", "demo", "nothing.txt")])
+def test_a_command_run_from_another_folder_refuses_to_make_an_empty_database(elsewhere, tmp_path, args):
+    if args[0] == "import":
+        (tmp_path / "nothing.txt").write_text("text")
+    result = elsewhere(*args)
+    assert result.exit_code == 1, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: No database at "), result.output
+    assert str(tmp_path / "annotator-data" / "annotator.db") in lines[0]
+    assert "current directory" in lines[0] and "--db" in lines[0]
+    assert not (tmp_path / "annotator-data" / "annotator.db").exists()
+
+
+def test_creating_the_first_user_or_project_still_makes_the_database(elsewhere, tmp_path):
+    assert elsewhere("users", "add", "ada", "--role", "admin", "--password", "long-enough-pw").exit_code == 0
+    assert (tmp_path / "annotator-data" / "annotator.db").exists()
+    assert "ada\tadmin" in elsewhere("users", "list").output
+
+
+def test_version_is_printed(elsewhere):
+    from importlib.metadata import version
+
+    result = elsewhere("--version")
+    assert result.exit_code == 0 and result.output.strip() == f"annotator {version('annotator')}"
+
+
+def test_the_demo_a_second_time_keeps_users_and_their_passwords(elsewhere, tmp_path):
+    import re
+
+    from annotator.db import Database
+    from annotator.users import authenticate
+
+    first = elsewhere("demo", "--no-serve")
+    assert first.exit_code == 0, first.output
+    passwords = dict(re.findall(r"^\s+(\w+)\s+\w+\s+password: (\S+)$", first.output, re.M))
+    assert set(passwords) == {"lead", "alice", "bob"}
+    data = tmp_path / "annotator-data"
+    assert f"Data: {data / 'annotator.db'}" in first.output
+    second = elsewhere("demo", "--no-serve")
+    assert second.exit_code == 0, second.output
+    assert "password:" not in second.output
+    assert "annotator users password alice" in second.output
+    database = Database(f"sqlite:///{data / 'annotator.db'}")
+    try:
+        with database.session() as s:
+            for name, pw in passwords.items():
+                assert authenticate(s, name, pw) is not None, name
+    finally:
+        database.dispose()
