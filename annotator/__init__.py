@@ -37,6 +37,8 @@ def create_app(overrides: dict | None = None) -> "Flask":
     from .api_export import bp as api_export_bp
     from .api_members import bp as api_members_bp
     from .api_teams import bp as api_teams_bp
+    from .api_users import bp as api_users_bp
+    from .ui_people import bp as ui_people_bp
     from .ui_teams import bp as ui_teams_bp
 
     # Configure the ORM mappers now, not on the first query: request code builds detached
@@ -57,4 +59,6 @@ def create_app(overrides: dict | None = None) -> "Flask":
     app.register_blueprint(api_teams_bp)
     app.register_blueprint(api_members_bp)
     app.register_blueprint(ui_teams_bp)
+    app.register_blueprint(api_users_bp)
+    app.register_blueprint(ui_people_bp)
     return app

@@ -15,7 +15,7 @@ from .errors import Forbidden, Unauthorized
 from .models import User
 from .users import end_sessions, session_user, user_for_token
 
-PUBLIC_ENDPOINTS = {"ui.login", "static", "api.health", "ui.health"}
+PUBLIC_ENDPOINTS = {"ui.login", "static", "api.health", "ui.health", "ui.favicon"}
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 

@@ -142,6 +142,33 @@ def _seconds(a, b) -> float | None:
     return max((b - a).total_seconds(), 0.0)
 
 
+def team_progress(s: Session, project: Project) -> list[dict]:
+    """The project's members and everyone else with work in it: documents submitted, in
+    progress and skipped, and the median time per submitted document (first save -> submit,
+    as in the report's per-annotator figures)."""
+    from .members import members
+
+    rows = s.execute(
+        select(Annotation.user_id, Annotation.status, Annotation.created_at, Annotation.submitted_at)
+        .join(Document, Document.id == Annotation.document_id)
+        .where(Document.project_id == project.id))
+    counts: dict[int, dict] = defaultdict(lambda: defaultdict(int))
+    times: dict[int, list[float]] = defaultdict(list)
+    for uid, status, created, submitted in rows:
+        counts[uid][status] += 1
+        if status == "submitted" and (t := _seconds(created, submitted)) is not None:
+            times[uid].append(t)
+    member_ids = {u.id for u in members(s, project)}
+    people = s.execute(select(User).where(User.role != SYSTEM_ROLE,
+                                          User.id.in_(member_ids | set(counts)))
+                       .order_by(User.username)).scalars()
+    return [{"username": u.username, "role": u.role, "active": u.active,
+             "member": u.id in member_ids, "submitted": counts[u.id]["submitted"],
+             "in_progress": counts[u.id]["in_progress"], "skipped": counts[u.id]["skipped"],
+             "median_seconds": statistics.median(times[u.id]) if times[u.id] else None}
+            for u in people]
+
+
 def annotator_figures(s: Session, project: Project, docs: list[dict], pseudo: dict | None = None
                       ) -> dict[str, dict]:
     """Documents done, median time per document (first save -> submit), spans per document,

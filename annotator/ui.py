@@ -54,6 +54,12 @@ def logout():
     return redirect(url_for("ui.login"))
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico on every page that names no icon (error pages, JSON)."""
+    return redirect(url_for("static", filename="favicon.svg"), 301)
+
+
 @bp.get("/healthz")
 def health():
     return {"ok": True}

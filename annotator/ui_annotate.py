@@ -18,9 +18,9 @@ from . import db
 from .errors import AnnotatorError
 from .export_records import export_labels
 from .importing import import_records, read_files
-from .members import members
-from .models import Annotation, Document, User
+from .models import Document
 from .projects import project_labels
+from .report import team_progress
 from .tokenize_job import kick_for_app, paused
 
 bp = Blueprint("annotate", __name__)
@@ -47,37 +47,13 @@ def annotate_document(pid: int, did: int):
     return _annotate_page(project, doc.id)
 
 
-def _user_progress(s, project) -> list[dict]:
-    """The project's members and everyone else with work in it, with counts by status."""
-    rows = s.execute(
-        select(Annotation.user_id, Annotation.status, func.count())
-        .join(Document, Document.id == Annotation.document_id)
-        .where(Document.project_id == project.id)
-        .group_by(Annotation.user_id, Annotation.status)).all()
-    counts: dict[int, dict] = {}
-    for uid, status, n in rows:
-        counts.setdefault(uid, {})[status] = n
-    member_ids = {u.id for u in members(s, project)}
-    users = s.execute(select(User).where(User.role != "system",
-                                         User.id.in_(member_ids | set(counts)))
-                      .order_by(User.username)).scalars()
-    out = []
-    for u in users:
-        c = counts.get(u.id, {})
-        out.append({"username": u.username, "role": u.role, "active": u.active,
-                    "member": u.id in member_ids,
-                    "submitted": c.get("submitted", 0), "in_progress": c.get("in_progress", 0),
-                    "skipped": c.get("skipped", 0)})
-    return out
-
-
 def _project_page(project, *, message=None, error=None, details=None, status=200):
     s = db.session()
     total = s.execute(select(func.count()).select_from(Document)
                       .where(Document.project_id == project.id)).scalar_one()
     conf = current_app.config
     return render_template("project.html", project=project, labels=project_labels(s, project.id),
-                           total=total, users=_user_progress(s, project), message=message,
+                           total=total, users=team_progress(s, project), message=message,
                            error=error, details=details or [],
                            paused=paused(conf["DATABASE_URL"], conf["DATA_DIR"])), status
 

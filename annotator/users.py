@@ -46,8 +46,7 @@ def create_user(s: Session, username: str, role: str, password: str) -> User:
     if not USERNAME_RE.match(username or ""):
         raise Invalid(f"Username {username!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-'.",
                       [{"field": "username", "reason": "invalid characters or length"}])
-    if role not in ROLES:
-        raise Invalid(f"Role {role!r} is not one of {', '.join(ROLES)}.", [{"field": "role"}])
+    check_role(role)
     if len(password) < MIN_PASSWORD:
         raise Invalid(f"The password must have at least {MIN_PASSWORD} characters.",
                       [{"field": "password"}])
@@ -57,6 +56,11 @@ def create_user(s: Session, username: str, role: str, password: str) -> User:
     s.add(user)
     s.flush()
     return user
+
+
+def check_role(role: str) -> None:
+    if role not in ROLES:
+        raise Invalid(f"Role {role!r} is not one of {', '.join(ROLES)}.", [{"field": "role"}])
 
 
 def set_password(s: Session, user: User, password: str) -> None:
@@ -147,3 +151,61 @@ def gold_user(s: Session) -> User:
     if user is None:
         raise NotFound("The system user 'gold' is missing; run `annotator init`.")
     return user
+
+
+# --- people, as an admin manages them (api_users.py, the People page) -----------------------
+
+def people(s: Session) -> list[User]:
+    """Every person (not the system users), by name."""
+    return list(s.exec(select(User).where(User.role != SYSTEM_ROLE).order_by(User.username)))
+
+
+def person_json(user: User) -> dict:
+    return {"username": user.username, "role": user.role, "active": user.active,
+            "created_at": user.created_at.isoformat() if user.created_at else None}
+
+
+def get_person(s: Session, username: str) -> User:
+    """A person by name; the system users (import, gold) are nobody's to manage."""
+    user = get_user(s, username)
+    if user.role == SYSTEM_ROLE:
+        raise NotFound(f"User {username!r} does not exist.")
+    return user
+
+
+def add_person(s: Session, username: str, role: str) -> tuple[User, str]:
+    """A new user with a one-time password, returned (the only time it is shown)."""
+    password = generate_password()
+    return create_user(s, username, role, password), password
+
+
+def reset_password(s: Session, user: User) -> str:
+    """A new one-time password for ``user``; every session of theirs ends."""
+    password = generate_password()
+    set_password(s, user, password)
+    return password
+
+
+def change_own_password(s: Session, user: User, current: str, new: str) -> None:
+    """The caller's new password, given their current one (checked like a log-in)."""
+    if authenticate(s, user.username, current or "") is None:
+        raise Invalid("The current password is wrong.",
+                      [{"field": "current", "reason": "wrong password"}])
+    if new == current:
+        raise Invalid("The new password is the current one.", [{"field": "new"}])
+    try:
+        set_password(s, user, new or "")
+    except Invalid as e:
+        raise Invalid(e.message, [{"field": "new", "reason": "too short"}]) from None
+
+
+def set_active(s: Session, user: User, active: bool, *, by: User) -> None:
+    """Deactivate (they can no longer log in or use a token; their work stays) or reactivate.
+    Nobody deactivates themselves, so there is always an admin left who can undo it."""
+    if not active and user.id == by.id:
+        raise Conflict("You cannot deactivate yourself; ask another admin.",
+                       [{"field": "active", "reason": "self"}])
+    user.active = active
+    s.add(user)
+    if not active:
+        end_sessions(s, user.id)

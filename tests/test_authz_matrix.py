@@ -35,6 +35,7 @@ LEADS_201 = (401, 403, 404, 201, 404, 201)
 MEMBERS_201 = (401, 201, 404, 201, 404, 201)
 PAGE_MEMBERS = (302, 200, 404, 200, 404, 200)  # pages send the anonymous to /login
 PAGE_LEADS = (302, 403, 404, 200, 404, 200)
+ADMINS = (401, 403, 403, 403, 403, 200)
 
 MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     # pages
@@ -90,6 +91,15 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("PUT", "/api/v1/documents/<int:did>/gold"): LEADS,
     ("PUT", "/api/v1/documents/<int:did>/honeypot"): LEADS,
     ("DELETE", "/api/v1/documents/<int:did>/honeypot"): LEADS,
+    # people (admins) and one's own account (everyone)
+    ("GET", "/favicon.ico"): (301,) * 6,
+    ("GET", "/people"): (302, 403, 403, 403, 403, 200),
+    ("GET", "/account"): (302, 200, 200, 200, 200, 200),
+    ("GET", "/api/v1/users"): ADMINS,
+    ("POST", "/api/v1/users"): (401, 403, 403, 403, 403, 201),
+    ("PATCH", "/api/v1/users/<username>"): ADMINS,
+    ("POST", "/api/v1/users/<username>/password"): ADMINS,
+    ("POST", "/api/v1/me/password"): (401, 422, 422, 422, 422, 422),  # the current one is wrong
 }
 
 _counter = itertools.count(1)
@@ -147,6 +157,11 @@ REQUESTS = {
     ("PUT", "/api/v1/documents/<int:did>/honeypot"): lambda w, role: {"json": {}},
     ("POST", "/api/v1/projects/<int:pid>/words"): lambda w, role: {"json": {"words": ["메타"]}},
     ("PUT", "/api/v1/projects/<int:pid>/words"): lambda w, role: {"json": {"words": []}},
+    ("POST", "/api/v1/users"): lambda w, role: {"json": {"username": f"new{next(_counter)}",
+                                                         "role": "annotator"}},
+    ("PATCH", "/api/v1/users/<username>"): lambda w, role: {"json": {"active": True}},
+    ("POST", "/api/v1/me/password"): lambda w, role: {"json": {"current": "not it",
+                                                               "new": "a-new-password"}},
 }
 
 

@@ -113,3 +113,12 @@ def test_the_demo_a_second_time_keeps_users_and_their_passwords(elsewhere, tmp_p
                 assert authenticate(s, name, pw) is not None, name
     finally:
         database.dispose()
+
+
+def test_the_favicon_is_served_without_logging_in(h):
+    client = h.app.test_client()
+    resp = client.get("/favicon.ico", follow_redirects=True)
+    assert resp.status_code == 200 and resp.mimetype == "image/svg+xml" and b"<svg" in resp.data
+    lead = h.user("lead", role="lead")
+    h.login(client, lead)
+    assert b'rel="icon"' in client.get("/").data

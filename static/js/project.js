@@ -13,6 +13,7 @@
         this.pid = root.dataset.projectId;
         this.k = Number(root.dataset.k);
         this.docUrl = root.dataset.docUrl;
+        this.reviewUrl = root.dataset.reviewUrl;
         document.querySelectorAll('[data-color]').forEach(function (el) { el.style.setProperty('--c', el.dataset.color); });
         this.load();
       },
@@ -51,11 +52,19 @@
           pill.className = 'status-pill ' + state;
           pill.textContent = d.submitted + ' / ' + self.k;
           st.appendChild(pill);
-          var open = td('');
+          var open = td('', 'links');
           var a = document.createElement('a');
           a.href = self.docUrl.replace(/\/0\/annotate$/, '/' + d.id + '/annotate');
           a.textContent = 'open';
           open.appendChild(a);
+          if (d.submitted > 0) {  // the review page: everyone's copy side by side, gold settled there
+            var rv = document.createElement('a');
+            rv.href = self.reviewUrl.replace(/\/0\/adjudicate$/, '/' + d.id + '/adjudicate');
+            rv.textContent = 'review';
+            rv.className = 'review-link';
+            open.appendChild(document.createTextNode(' · '));
+            open.appendChild(rv);
+          }
           tbody.appendChild(tr);
         });
       },
