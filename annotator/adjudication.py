@@ -16,7 +16,7 @@ from .annotations import annotation_state, save_annotation
 from .bodies import check_object
 from .models import Document, GoldDecision, Honeypot, Project, User, utcnow
 from .projects import label_json, project_labels
-from .report import load_annotations, load_documents
+from .report import disagreement_summary, load_annotations, load_documents
 from .users import gold_user
 
 GOLD_FIELDS = {"spans": (list,), "version": (int,)}  # PUT /documents/<id>/gold
@@ -136,6 +136,7 @@ def review(s: Session, doc: Document) -> dict:
         "annotations": anns,
         "candidates": cands,
         "conflicts": sum(c["conflict"] for c in cands),
+        "summary": disagreement_summary(s, doc, anns),
         "proposed": proposed,
         "gold": gold,
         "decisions": _decisions_json(s, doc),

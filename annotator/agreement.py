@@ -712,3 +712,19 @@ def document_diff(doc: Mapping[str, Any],
         e["missing"] = [u for u in users if u not in e["annotators"]]
         out.append(e)
     return {"id": doc.get("id"), "annotators": users, "spans": out}
+
+
+# One definition, for the report's drill-down and the review page alike (both say it).
+DISAGREEMENT_DEFINITION = ("a distinct span is its offsets and label; it is disagreeing when an "
+                           "annotator of the document lacks it or their attributes differ")
+
+
+def span_disagreements(diff_spans: list[dict]) -> dict[str, int]:
+    """Mark each span of ``document_diff`` ``agreed`` (every annotator of the document has it,
+    all with the same attributes) and count: ``{"distinct", "disagreeing"}``."""
+    for span in diff_spans:
+        attrs = list(span["attributes"].values())
+        span["agreed"] = not span["missing"] and all(a == attrs[0] for a in attrs)
+    return {"distinct": len(diff_spans),
+            "disagreeing": sum(not span["agreed"] for span in diff_spans)}
+

@@ -310,12 +310,22 @@ def document_drilldown(s: Session, doc: Document) -> dict:
     project = s.get(Project, doc.project_id)
     layers = project_layers(project_labels(s, project.id))
     anns = load_annotations(s, project, honeypots=None, document_id=doc.id).get(doc.id, {})
-    diff = _agreement().document_diff({"id": doc.id, "text": doc.text, "annotations": anns}, layers)
-    for span in diff["spans"]:
-        attrs = list(span["attributes"].values())
-        span["agreed"] = not span["missing"] and all(a == attrs[0] for a in attrs)
+    agreement = _agreement()
+    diff = agreement.document_diff({"id": doc.id, "text": doc.text, "annotations": anns}, layers)
+    counts = agreement.span_disagreements(diff["spans"])
     diff["external_id"] = doc.external_id
     diff["text"] = doc.text
     diff["spans_by_annotator"] = anns
-    diff["disagreements"] = sum(not sp["agreed"] for sp in diff["spans"])
+    diff["disagreements"] = counts["disagreeing"]
+    diff["summary"] = {**counts, "definition": agreement.DISAGREEMENT_DEFINITION}
     return diff
+
+
+def disagreement_summary(s: Session, doc: Document, anns: dict[str, list[dict]]) -> dict:
+    """The drill-down's counts for ``anns`` (the review page says the same)."""
+    project = s.get(Project, doc.project_id)
+    agreement = _agreement()
+    diff = agreement.document_diff({"id": doc.id, "text": doc.text, "annotations": anns},
+                                   project_layers(project_labels(s, project.id)))
+    return {**agreement.span_disagreements(diff["spans"]),
+            "definition": agreement.DISAGREEMENT_DEFINITION}

@@ -122,8 +122,9 @@ function drawDecisions() {
 function drawSummary() {
   const n = rows.filter((r) => r.inGold).length;
   const g = review.gold;
+  $("review-definition").textContent = `As on the agreement report: ${review.summary.definition}.`;
   $("review-summary").textContent = `${review.annotators.length} annotator(s): ${review.annotators.join(", ") || "none"} · ` +
-    `${review.candidates.length} distinct spans, ${review.conflicts} in conflict · ${n} ticked for gold · ` +
+    `${review.summary.disagreeing} disagreeing of ${review.summary.distinct} distinct spans · ${n} ticked for gold · ` +
     (g.version ? `gold version ${g.version} saved` : "no gold yet") +
     (review.document.honeypot ? " · this document is a honeypot (its gold is the reference)" : "");
 }

@@ -231,7 +231,8 @@ async function drill(docId, row) {
   if (!resp.ok) { $("drill-title").textContent = diff.error; return; }
   $("drill-title").textContent = `Document ${diff.external_id}`;
   const link = el("a", { href: root.dataset.adjudicate.replace("/0/", `/${docId}/`) }, "Review and settle gold →");
-  $("drill-summary").replaceChildren(`${diff.disagreements} disagreeing of ${diff.spans.length} distinct spans among ${diff.annotators.join(", ")}. `, link);
+  $("drill-summary").replaceChildren(`${diff.summary.disagreeing} disagreeing of ${diff.summary.distinct} distinct spans among ${diff.annotators.join(", ")}. `, link);
+  $("drill-definition").textContent = `As on the review page: ${diff.summary.definition}.`;
 
   // side by side: one row per disagreeing span, one column per annotator
   const users = diff.annotators;

@@ -88,9 +88,17 @@ def test_report_heatmap_and_drilldown_then_adjudicate(server, page, annotated, h
     assert page.locator("#drill-table tbody tr.conflict").count() > 0
     assert page.locator("#drill-columns .column").count() == 3
     assert page.locator("#drill-columns .seg.conflict").count() > 0
-    # from the drill-down to the review page, save gold with the proposal
+    # from the drill-down to the review page, save gold with the proposal; both pages count
+    # disagreement by one definition, and say it
+    import re
+
+    said = re.search(r"\d+ disagreeing of \d+ distinct spans", page.locator("#drill-summary").inner_text())
+    assert said, page.locator("#drill-summary").inner_text()
+    assert "offsets and label" in page.get_by_test_id("disagreement-definition").inner_text()
     page.click("text=Review and settle gold")
     page.wait_for_selector("#adjudicate[data-ready='1']")
+    assert said.group(0) in page.locator("#review-summary").inner_text()
+    assert "offsets and label" in page.get_by_test_id("disagreement-definition").inner_text()
     assert page.locator("#candidates tbody tr.conflict").count() > 0
     assert page.locator("#doc-text .seg.conflict").count() > 0
     page.click("#save-gold")
