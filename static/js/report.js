@@ -59,7 +59,9 @@ function drawHeatmap() {
     box.append(el("p", { class: "muted" }, "Fewer than two annotators have submitted work."));
     return;
   }
-  const cell = 64, left = 110, top = 90;
+  // cells as large as the card allows (28-110 px): a few annotators fill it, many still fit
+  const left = 110, top = 90;
+  const cell = Math.max(28, Math.min(110, Math.floor(((box.clientWidth || 400) - left - 10) / names.length)));
   const size = names.length * cell;
   const svg = el("svg:svg", { viewBox: `0 0 ${left + size + 10} ${top + size + 10}`, role: "img",
     width: left + size + 10, height: top + size + 10, "data-testid": "heatmap" });

@@ -67,6 +67,9 @@ def test_report_heatmap_and_drilldown_then_adjudicate(server, page, annotated, h
     # heatmap: one cell per ordered pair of the three annotators, with values
     heat = page.locator("#heatmap svg")
     assert heat.is_visible()
+    # the heatmap fills its card instead of a small corner of it
+    card = page.locator("#heatmap").bounding_box()
+    assert heat.bounding_box()["width"] >= 0.6 * card["width"], (heat.bounding_box(), card)
     assert page.locator("#heatmap g.pair").count() == 6
     assert page.locator("#heatmap g.pair text").first.text_content() not in ("", "n/a")
     assert page.locator("#label-bars svg").is_visible()
