@@ -49,3 +49,19 @@ def test_every_cli_option_is_in_its_commands_readme_row():
             if isinstance(param, click.Option) and flags and not any(f in " ".join(row) for f in flags):
                 missing.append(f"{name} {flags[0]}")
     assert not missing, missing
+
+
+def test_every_api_endpoint_is_in_the_readme(app):
+    """Each JSON API rule has a row `| `METHOD /api/v1/...` (ids as <pid>, <did>, <username>)."""
+    import re
+
+    rows = "\n".join(line for line in README.splitlines() if line.startswith("| `"))
+    missing = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1/"):
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"<\1>", rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            if f"`{method} {path}" not in rows:
+                missing.append(f"{method} {path}")
+    assert not missing, missing
