@@ -17,7 +17,8 @@ from .errors import AnnotatorError
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Output directory (default: EXPORT_DIR/project-ID-SOURCE-FORMAT).")
 @click.option("--source", default="all", show_default=True,
-              help="gold | import | majority | all | annotator:NAME")
+              help="best (to train on: gold, else majority, else import) | gold | import | majority "
+                   "| all | annotator:NAME")
 @click.option("--include-unfinished", is_flag=True, help="Also export in-progress annotations.")
 @click.option("--dev", default=0.2, show_default=True, type=click.FloatRange(0, 1, max_open=True),
               help="Share of documents in the dev split (spacy, conll, hf).")
@@ -34,7 +35,9 @@ def export_cmd(app: AppContext, project, fmt, out_dir, source, include_unfinishe
 
     Writes export-report.json next to the data: per-label alignment rates and
     every span that does not fall on token boundaries."""
-    from .export_records import check_provenance, export_labels, export_words, iter_records
+    from .export_records import (
+        TRAINING_SOURCE, check_provenance, export_labels, export_words, iter_records,
+    )
     from .exporters import ExportError, export
     from .projects import find_project
 
@@ -52,7 +55,8 @@ def export_cmd(app: AppContext, project, fmt, out_dir, source, include_unfinishe
                             lang=p.language, words=export_words(p), dev=dev, seed=seed,
                             min_aligned=min_aligned, tokens=not no_tokens)
         except ExportError as e:
-            raise AnnotatorError(str(e), (e.report or {}).get("misaligned")) from None
+            report = e.report or {}
+            raise AnnotatorError(str(e), None if report.get("refused") else report.get("misaligned")) from None
     rates = ", ".join(f"{k} {v['aligned']}/{v['total']}" for k, v in report["labels"].items()
                       if v["total"] and "aligned" in v)
     click.echo(f"Exported {report['records']} annotation(s) of {report['documents']} document(s) "
@@ -60,3 +64,27 @@ def export_cmd(app: AppContext, project, fmt, out_dir, source, include_unfinishe
     click.echo(f"Aligned spans: {rates or 'none'}; report: {out_dir}/export-report.json", file=sys.stderr)
     for name, info in report["files"].items():
         click.echo(f"  {name}\t{json.dumps(info)}")
+    for note in report.get("notes") or ():
+        click.echo(f"Note: {note}", file=sys.stderr)
+    if source == "all" and fmt != "jsonl":
+        click.echo("Note: --source all puts every annotator's copy of a document side by side; "
+                   f"to train a model export --source {TRAINING_SOURCE} (gold, else majority, "
+                   "else imported spans: one record per document).", file=sys.stderr)
+    if fmt == "spacy":
+        from .exporters.docbin import training_command
+
+        click.echo("Train it with:\n  " + training_command(out_dir, report["files"],
+                                                            _python()))
+
+
+def _python() -> str:
+    """The Python this command runs in, as the user would type it: spaCy must run where
+    annotator is installed (the Korean tokenizer is registered by it)."""
+    import os
+    import shutil
+
+    exe = sys.executable
+    here = shutil.which("python")
+    if here and os.path.realpath(here) == os.path.realpath(exe):
+        return "python"
+    return os.path.relpath(exe) if not os.path.relpath(exe).startswith("..") else exe

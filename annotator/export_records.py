@@ -13,6 +13,9 @@ annotation, documents in id order:
     ``majority``           per document, the spans chosen by more than half of its
                            annotators (persons), compared on start, end, label and
                            attributes; one record per document with >= 1 such annotator
+    ``best``               per document, what a model should learn from: its gold where a
+                           lead settled it, else the majority of its annotators, else its
+                           imported spans; one record per document (``source`` says which)
 
 Skipped annotations never appear; in-progress ones only with
 ``include_unfinished``.  Documents nobody annotated produce no record.
@@ -36,7 +39,8 @@ from .tokens import word_list
 GOLD_USER = "gold"
 IMPORT_USER = "import"
 BATCH = 500
-SOURCES = ("all", "gold", "import", "majority")
+SOURCES = ("all", "gold", "import", "majority", "best")
+TRAINING_SOURCE = "best"  # what to train on: one record per document (all: every copy of it)
 
 
 def export_labels(s: Session, project: Project) -> list[dict]:
@@ -164,7 +168,11 @@ def iter_records(s: Session, project: Project, source: str = "all",
                 toks = _json(extra) if extra is not None else None
                 document = {"id": doc_id, "external_id": external_id, "text": text,
                             "meta": _json(meta) or {}}
-            if source == "majority":
+            if source == "best":
+                doc_anns, source_here = _best_of(doc_anns)
+            else:
+                source_here = source
+            if source_here == "majority":
                 yield {"document": document, "source": "majority", "annotator": "majority",
                        "status": "submitted" if all(a[2] == "submitted" for a in doc_anns) else "in_progress",
                        "spans": majority_spans([spans_by_ann.get(a[0], []) for a in doc_anns]),
@@ -174,6 +182,18 @@ def iter_records(s: Session, project: Project, source: str = "all",
                 src, who = _source_of(username, role)
                 yield {"document": document, "source": src, "annotator": who, "status": status,
                        "spans": spans_by_ann.get(ann_id, []), "tokens": toks}
+
+
+def _best_of(doc_anns: list) -> tuple[list, str]:
+    """Of one document's annotations (id, document, status, username, role): its gold, else
+    its people's (for their majority), else its imported ones."""
+    gold = [a for a in doc_anns if a[4] == SYSTEM_ROLE and a[3] == GOLD_USER]
+    people = [a for a in doc_anns if a[4] != SYSTEM_ROLE]
+    if gold:
+        return gold, "gold"
+    if people:
+        return people, "majority"
+    return [a for a in doc_anns if a[4] == SYSTEM_ROLE and a[3] == IMPORT_USER], "import"
 
 
 def origin_of(source: str | None, version: str | None, edited: bool | None) -> dict:
@@ -191,7 +211,7 @@ def check_provenance(fmt: str, source: str) -> None:
     if fmt not in PROVENANCE_FORMATS:
         raise BadRequest(f"Provenance is exported with format jsonl only ({fmt} has no place "
                          "for it).", [{"field": "provenance"}])
-    if source == "majority":
+    if source in ("majority", "best"):
         raise BadRequest("Provenance is per annotator: a majority span was drawn or accepted by "
                          "several people, each their own way. Export --source all (every "
                          "annotator's copy), annotator:NAME, gold or import with provenance.",

@@ -30,21 +30,15 @@ def models_dir(data_dir: str, project_id: int) -> Path:
 
 
 def training_records(s, project: Project) -> tuple[list[dict], dict]:
-    """Per document: gold, else majority, else imported spans. Returns the records and how
-    many documents came from each source."""
+    """Per document: gold, else majority, else imported spans (the export's ``best`` source).
+    Returns the submitted records and how many documents came from each source."""
     from .export_records import iter_records
 
-    chosen: dict[int, dict] = {}
-    counts = {}
-    for source in ("gold", "majority", "import"):
-        n = 0
-        for rec in iter_records(s, project, source):
-            doc_id = rec["document"]["id"]
-            if doc_id not in chosen and rec.get("status", "submitted") == "submitted":
-                chosen[doc_id] = rec
-                n += 1
-        counts[source] = n
-    return [chosen[k] for k in sorted(chosen)], counts
+    records = [rec for rec in iter_records(s, project, "best")
+               if rec.get("status", "submitted") == "submitted"]
+    counts = {source: sum(rec["source"] == source for rec in records)
+              for source in ("gold", "majority", "import")}
+    return records, counts
 
 
 def _project(s, project_id: int) -> Project:

@@ -112,7 +112,8 @@ def test_cli_spacy_and_errors(setup, db_url, tmp_path):
     p = setup["project"]
     res = run_cli(db_url, str(p.id), "--format", "spacy", "--out", str(tmp_path / "s"), "--dev", "0")
     assert res.exit_code == 0, res.output
-    assert {f.name for f in (tmp_path / "s").iterdir()} == {"train.spacy", "dev.spacy", "config.cfg",
+    # --dev 0: no (empty) dev.spacy; the config evaluates on train.spacy
+    assert {f.name for f in (tmp_path / "s").iterdir()} == {"train.spacy", "config.cfg",
                                                             "export-report.json"}
     rep = json.loads((tmp_path / "s" / "export-report.json").read_text("utf8"))
     assert rep["records"] == 4 and rep["ok"] and rep["splits"] == {"train": 4}
@@ -165,7 +166,7 @@ def test_stored_tokens_are_used_and_threshold_refuses(setup, h, db_url, tmp_path
     assert not rep["ok"] and len(rep["misaligned"]) > 20
     assert not (tmp_path / "train.spacy").exists()
     res = run_cli(db_url, str(p.id), "--format", "spacy", "--out", str(tmp_path / "ok"), "--source", "import",
-                  "--min-aligned", "0")
+                  "--min-aligned", "0", "--dev", "0")  # one document: all of it to train
     assert res.exit_code == 0, res.output
 
 
@@ -185,10 +186,12 @@ def test_api_jsonl_streams(setup, h):
 def test_api_zip_formats_and_errors(setup, h):
     api = h.api(setup["lead"])
     p = setup["project"]
-    for fmt, names in (("spacy", {"train.spacy", "dev.spacy", "config.cfg"}),
-                       ("conll", {"train.conll", "dev.conll"}),
-                       ("hf", {"train.jsonl", "dev.jsonl", "tags.json"})):
-        resp = api.client.get(f"/api/v1/projects/{p.id}/export?format={fmt}&dev=0.5&seed=1", headers=api.headers)
+    # one annotated document: a spaCy export with a dev share would leave a split empty (refused,
+    # see test_train_printed), so it trains on all of it
+    for fmt, names, dev in (("spacy", {"train.spacy", "config.cfg"}, 0),
+                            ("conll", {"train.conll", "dev.conll"}, 0.5),
+                            ("hf", {"train.jsonl", "dev.jsonl", "tags.json"}, 0.5)):
+        resp = api.client.get(f"/api/v1/projects/{p.id}/export?format={fmt}&dev={dev}&seed=1", headers=api.headers)
         assert resp.status_code == 200, resp.data[:300]
         z = zipfile.ZipFile(io.BytesIO(resp.data))
         got = {n.split("/", 1)[1] for n in z.namelist()}

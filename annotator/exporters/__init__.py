@@ -101,14 +101,20 @@ def export(records: Iterable[dict], labels: Sequence[Any], fmt: str, out_dir, la
         exporter.abort()
         raise
     failing = report.failing_labels()
-    if failing:
+    refusal = None if failing else getattr(exporter, "refusal", lambda: None)()
+    if failing or refusal:
         exporter.abort()
     else:
         report.files.update(exporter.close())
     result = report.to_dict()
+    if refusal:
+        result["ok"] = False
+        result["refused"] = refusal
     _write_report(out / REPORT_FILE, result)
     if failing:
         raise ExportError(report.failure_message(), report=result)
+    if refusal:
+        raise ExportError(refusal, report=result)
     return result
 
 

@@ -204,7 +204,7 @@ def build_doc(vocab, p: Prepared, labelset):
     return doc
 
 
-def make_config(lang: str, words, with_ner: bool, with_spancat: bool) -> str:
+def make_config(lang: str, words, with_ner: bool, with_spancat: bool, dev_path: str = "dev.spacy") -> str:
     """A CPU, no-vectors training config for ``ner`` (+ ``spancat``), naming the
     project's tokenizer for ``ko`` (and the clause suggester for spancat)."""
     from spacy.cli.init_config import init_config
@@ -219,40 +219,98 @@ def make_config(lang: str, words, with_ner: bool, with_spancat: bool) -> str:
     if lang == "ko":
         config["nlp"]["tokenizer"] = {"@tokenizers": _nlp.KOREAN_TOKENIZER, "user_words": list(words)}
     config["paths"]["train"] = "train.spacy"
-    config["paths"]["dev"] = "dev.spacy"
+    config["paths"]["dev"] = dev_path
     if with_spancat:
         config["components"]["spancat"]["spans_key"] = SPANS_KEY
         config["components"]["spancat"]["suggester"] = {"@misc": _nlp.CLAUSE_SUGGESTER, "max_clauses": 8}
     return config.to_str()
 
 
+def training_command(folder: str, files, python: str = "python") -> str:
+    """The command that trains on a spaCy export in ``folder`` (as written: relative or
+    absolute), from the folder that holds it; ``files``: the export's file names.
+    spaCy reads the config's relative paths from the working directory, so they are given."""
+    import shlex
+
+    def at(name: str) -> str:
+        return shlex.quote(f"{folder.rstrip('/')}/{name}")
+
+    dev = "dev.spacy" if "dev.spacy" in files else "train.spacy"
+    return (f"{shlex.quote(python)} -m spacy train {at('config.cfg')} --paths.train "
+            f"{at('train.spacy')} --paths.dev {at(dev)} --output {at('model')}")
+
+
 class SpacyExporter:
+    """``train.spacy`` / ``dev.spacy`` and a ``config.cfg`` that ``spacy train`` runs as it is.
+
+    Never an empty split with success: an export with no document in train (or, with a dev
+    share, none in dev) is refused with what to do; ``dev=0`` writes no ``dev.spacy`` and the
+    config evaluates on ``train.spacy``. A component whose labels have no example in
+    ``train.spacy`` is left out of the config with a note (spaCy stops with E143 otherwise)."""
+
     split = True
 
     def __init__(self, out_dir: Path, ctx):
         self.out_dir = Path(out_dir)
         self.ctx = ctx
         self.vocab = _nlp.make_nlp(ctx.lang, ctx.words).vocab
-        self.bins = {name: StreamingDocBin(self.out_dir / f"{name}.spacy") for name in ("train", "dev")}
-        self.span_group_docs = 0
+        names = ("train", "dev") if ctx.dev > 0 else ("train",)
+        self.bins = {name: StreamingDocBin(self.out_dir / f"{name}.spacy") for name in names}
+        self.docs = {name: 0 for name in names}
+        self.with_ents = {name: 0 for name in names}
+        self.with_groups = {name: 0 for name in names}
 
     def add(self, p: Prepared, split: str | None) -> None:
+        split = split or "train"
         doc = build_doc(self.vocab, p, self.ctx.labelset)
-        if any(s.kind == "span" and s.aligned for s in p.spans):
-            self.span_group_docs += 1
-        self.bins[split or "train"].add(doc)
+        self.docs[split] += 1
+        self.with_ents[split] += any(s.kind == "entity" and s.aligned for s in p.spans)
+        self.with_groups[split] += any(s.kind == "span" and s.aligned for s in p.spans)
+        self.bins[split].add(doc)
+
+    def refusal(self) -> str | None:
+        """Why these files would not train (None: they do)."""
+        total, dev = sum(self.docs.values()), self.ctx.dev
+        what = f"{total} record(s) of {self.ctx.report.documents} document(s)"
+        if total == 0:
+            return ("Nothing to train on: no annotation was exported (only submitted ones count, "
+                    "unless --include-unfinished). Annotate and submit documents, or choose "
+                    "another --source.")
+        if self.docs["train"] == 0:
+            return (f"No document fell in the training split ({what}, dev share {dev}): lower "
+                    f"--dev, or export more documents.")
+        if dev > 0 and self.docs["dev"] == 0:
+            return (f"No document fell in the dev split ({what}, dev share {dev}, seed "
+                    f"{self.ctx.seed}): with this few documents use --dev 0 to train on all "
+                    f"of them (config.cfg then evaluates on train.spacy), or another --seed, a "
+                    f"larger --dev, or more documents.")
+        if not self.with_ents["train"] and not self.with_groups["train"]:
+            return ("No span in the training split: nothing to learn. Annotate spans, or "
+                    "choose another --source.")
+        return None
 
     def close(self) -> dict:
         files = {}
         for name, db in self.bins.items():
-            n = len(db)
             db.close()
-            files[f"{name}.spacy"] = {"docs": n}
+            files[f"{name}.spacy"] = {"docs": self.docs[name]}
         ls = self.ctx.labelset
-        cfg = make_config(self.ctx.lang, self.ctx.words, bool(ls.entity_labels),
-                          bool(ls.span_labels) and self.span_group_docs > 0)
+        with_ner = bool(ls.entity_labels) and self.with_ents["train"] > 0
+        with_spancat = bool(ls.span_labels) and self.with_groups["train"] > 0
+        for on, labels, component in ((with_ner, ls.entity_labels, "ner"),
+                                      (with_spancat, ls.span_labels, "spancat")):
+            if labels and not on:
+                self.ctx.report.notes.append(
+                    f"{component} is left out of config.cfg: train.spacy has no "
+                    f"{'/'.join(sorted(labels))} span to learn from (spaCy would stop with E143).")
+        dev_path = "dev.spacy" if "dev" in self.bins else "train.spacy"
+        if dev_path == "train.spacy":
+            self.ctx.report.notes.append("--dev 0: no dev.spacy; config.cfg evaluates on "
+                                         "train.spacy, so its scores are not held out.")
+        cfg = make_config(self.ctx.lang, self.ctx.words, with_ner, with_spancat, dev_path)
         (self.out_dir / "config.cfg").write_text(cfg, encoding="utf8")
-        files["config.cfg"] = {}
+        files["config.cfg"] = {"components": (["ner"] if with_ner else [])
+                               + (["spancat"] if with_spancat else [])}
         return files
 
     def abort(self) -> None:
