@@ -7,8 +7,9 @@ temporary directory and streams them back as a zip (data files plus
 ``export-report.json``); when for some label fewer than ``min_aligned`` of the
 spans fall on token boundaries the answer is 422 with the misaligned spans.
 
-Query parameters: ``format``, ``source`` (all | gold | import | majority |
-annotator:NAME), ``include_unfinished`` (1/true), ``dev``, ``seed``,
+Query parameters: ``format``, ``source`` (all | best | gold | import | majority |
+annotator:NAME), ``include_unfinished`` (1/true), ``dev``, ``seed``, ``report`` (1/true:
+the export report as JSON, no files),
 ``min_aligned``, ``tokens`` (jsonl only; ``false``: no tokens, nothing tokenized),
 ``provenance`` (jsonl only; each span's ``origin``: drawn by hand or accepted from which
 suggestion).
@@ -71,6 +72,8 @@ def export_project(pid: int):
     provenance = _bool_arg("provenance")
     if provenance:
         check_provenance(fmt, source)
+    if _bool_arg("report"):
+        return _report_only(s, p, fmt, source, unfinished, labels, lang, words, tokens, name)
     if fmt == "jsonl":
         from .exporters import iter_jsonl
 
@@ -101,9 +104,7 @@ def export_project(pid: int):
 
     from .exporters import ExportError, export
 
-    dev = _float_arg("dev", 0.2, 0.0, 1.0, hi_open=True)
-    seed = int(_float_arg("seed", 0, 0, 2**31))
-    min_aligned = _float_arg("min_aligned", 0.99, 0.0, 1.0)
+    dev, seed, min_aligned = _split_args()
     tmp = Path(tempfile.mkdtemp(prefix="annotator-export-"))
     try:
         try:
@@ -135,3 +136,33 @@ def export_project(pid: int):
     return Response(stream(), mimetype="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="{name}.zip"',
                              "Content-Length": str(size)})
+
+
+def _split_args() -> tuple[float, int, float]:
+    return (_float_arg("dev", 0.2, 0.0, 1.0, hi_open=True), int(_float_arg("seed", 0, 0, 2**31)),
+            _float_arg("min_aligned", 0.99, 0.0, 1.0))
+
+
+def _report_only(s, p, fmt, source, unfinished, labels, lang, words, tokens, name):
+    """``report=true``: the export report of these options, without the files (the export
+    page shows it before the download): alignment per label, the misaligned spans, notes,
+    and, when the export would be refused, why; for spacy the command that trains on the zip."""
+    from .exporters import ExportError, export
+    from .exporters.docbin import training_command
+
+    dev, seed, min_aligned = _split_args()
+    tmp = Path(tempfile.mkdtemp(prefix="annotator-export-report-"))
+    try:
+        try:
+            report = export(iter_records(s, p, source, unfinished, tokens=tokens), labels, fmt,
+                            tmp / "export", lang=lang, words=words, dev=dev, seed=seed,
+                            min_aligned=None if fmt == "jsonl" else min_aligned, tokens=tokens)
+        except ExportError as e:
+            report = dict(e.report or {}, ok=False, error=str(e))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    filename = f"{name}.jsonl" if fmt == "jsonl" else f"{name}.zip"
+    out = {"report": report, "filename": filename, "train_command": None}
+    if fmt == "spacy" and report.get("ok"):
+        out["train_command"] = f"unzip {filename}\n" + training_command(name, report["files"])
+    return out

@@ -21,6 +21,19 @@ def report(pid: int):
                            versions=[v["number"] for v in versions(db.session(), project)])
 
 
+@bp.get("/projects/<int:pid>/export")
+def export_page(pid: int):
+    """The export page: options, the report before downloading, the download, and the command
+    that trains on it (static/js/export.js over GET /api/v1/projects/<pid>/export)."""
+    from .export_records import TRAINING_SOURCE
+    from .members import members
+
+    project = db.get_project_or_404(pid, g.user, lead=True)
+    people = [u.username for u in members(db.session(), project) if u.role != "system"]
+    return render_template("export.html", project=project, people=people,
+                           default_source=TRAINING_SOURCE)
+
+
 @bp.get("/documents/<int:did>/adjudicate")
 def adjudicate(did: int):
     doc = db.get_document_or_404(did, g.user, lead=True)

@@ -50,6 +50,7 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/projects/<int:pid>/documents/<int:did>/annotate"): PAGE_MEMBERS,
     ("POST", "/projects/<int:pid>/import"): (302, 403, 404, 302, 404, 302),  # 302: imported
     ("GET", "/projects/<int:pid>/report"): PAGE_LEADS,
+    ("GET", "/projects/<int:pid>/export"): PAGE_LEADS,
     ("GET", "/documents/<int:did>/adjudicate"): PAGE_LEADS,
     # JSON API
     ("GET", "/api/v1/health"): ANYONE,
