@@ -38,6 +38,7 @@ def create_app(overrides: dict | None = None) -> "Flask":
     from .api_members import bp as api_members_bp
     from .api_teams import bp as api_teams_bp
     from .api_users import bp as api_users_bp
+    from .ui_lead import bp as ui_lead_bp
     from .ui_people import bp as ui_people_bp
     from .ui_teams import bp as ui_teams_bp
 
@@ -53,6 +54,7 @@ def create_app(overrides: dict | None = None) -> "Flask":
     auth.init_app(app)
     security.init_app(app)
     app.register_blueprint(ui.bp)
+    app.register_blueprint(ui_lead_bp)
     app.register_blueprint(ui_annotate.bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(api_export_bp)

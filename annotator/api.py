@@ -12,7 +12,7 @@ from .errors import BadRequest, Forbidden, NotFound, error_body
 from .export_records import export_labels
 from .importing import import_records, parse_upload, prodigy_answers
 from .models import Annotation, Document, Project, User
-from .projects import project_from_body, project_json, project_labels
+from .projects import project_from_body, project_json, project_labels, update_project
 from .routing import check_can_read
 from .security import render_markdown
 from .tokens import add_words, ensure_tokens, set_words, word_list
@@ -97,6 +97,25 @@ def get_project(pid: int):
     out["guidelines_html"] = render_markdown(p.guidelines)
     out["progress"] = progress(s, p, g.user)
     return out
+
+
+@bp.patch("/projects/<int:pid>")
+def patch_project(pid: int):
+    """Name, language, guidelines and label set (projects.update_project has the rules)."""
+    s = db.session()
+    p = db.get_project_or_404(pid, g.user, lead=True)
+    update_project(s, p, json_body())
+    s.commit()
+    return get_project(pid)
+
+
+@bp.post("/guidelines/preview")
+def preview_guidelines():
+    """The guidelines' Markdown as the project page shows it (sanitised), for a live preview."""
+    db.require_lead(g.user)
+    body = json_body()
+    check_object(body, {"guidelines": (str,)}, required=("guidelines",))
+    return {"html": render_markdown(body["guidelines"])}
 
 
 @bp.get("/background")

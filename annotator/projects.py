@@ -58,12 +58,13 @@ def _check_attributes(attrs, bad) -> dict:
     return clean
 
 
-def check_label_set(labels) -> list[dict]:
-    """Validate a label-set definition (from JSON, the CLI or the UI); all errors at once."""
+def check_label_set(labels, *, with_ids: bool = False) -> list[dict]:
+    """Validate a label-set definition (from JSON, the CLI or the UI); all errors at once.
+    ``with_ids``: an edit, where a label may carry the ``id`` of the label it changes."""
     if not isinstance(labels, list) or not labels:
         raise Invalid("A label set must be a non-empty list of labels.", [{"field": "labels"}])
     errors, clean, names, keys = [], [], set(), set()
-    allowed = {"name", "color", "hotkey", "kind", "attributes"}
+    allowed = {"name", "color", "hotkey", "kind", "attributes"} | ({"id"} if with_ids else set())
     for i, lab in enumerate(labels):
         def bad(field, reason):
             errors.append({"label": i, "field": field, "reason": reason})
@@ -93,8 +94,13 @@ def check_label_set(labels) -> list[dict]:
                 bad("hotkey", f"hotkey {hotkey!r} is used twice")
             keys.add(hotkey)
         attrs = _check_attributes(lab.get("attributes", {}), bad)
-        clean.append({"name": name, "color": color, "hotkey": hotkey, "kind": kind,
-                      "attributes": attrs, "position": i})
+        entry = {"name": name, "color": color, "hotkey": hotkey, "kind": kind,
+                 "attributes": attrs, "position": i}
+        if "id" in lab:
+            if not isinstance(lab["id"], int) or isinstance(lab["id"], bool):
+                bad("id", "id must be the number of a label of this project")
+            entry["id"] = lab["id"]
+        clean.append(entry)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise Invalid(f"The label set is invalid: label {errors[0]['label']} "
@@ -119,15 +125,25 @@ def project_from_body(s: Session, body, creator: User | None = None) -> Project:
                           else body.get("label_set", "news"), creator=creator)
 
 
-def create_project(s: Session, name: str, *, language: str = "en", guidelines: str = "", k: int = 2,
-                   label_set: str | list = "news", creator: User | None = None) -> Project:
-    """A new project with its labels; ``creator`` (a lead or admin) becomes its first member."""
+def _check_name(name) -> str:
     name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > 200:
         raise Invalid("A project needs a name of 1-200 characters.", [{"field": "name"}])
+    return name
+
+
+def _check_language(language) -> str:
     if not isinstance(language, str) or not LANG_RE.match(language):
         raise Invalid(f"Language {language!r} is not a language code such as 'ko' or 'en'.",
                       [{"field": "language"}])
+    return language
+
+
+def create_project(s: Session, name: str, *, language: str = "en", guidelines: str = "", k: int = 2,
+                   label_set: str | list = "news", creator: User | None = None) -> Project:
+    """A new project with its labels; ``creator`` (a lead or admin) becomes its first member."""
+    name = _check_name(name)
+    _check_language(language)
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 50:
         raise Invalid(f"Field 'k' (annotators per document) must be a whole number from 1 to 50, "
                       f"not {k!r}.", [{"field": "k", "reason": "out of range"}])
@@ -150,6 +166,104 @@ def create_project(s: Session, name: str, *, language: str = "en", guidelines: s
     if creator is not None:
         add_member(s, project, creator)
     return project
+
+
+# PATCH /api/v1/projects/<id>: field -> JSON types (bodies.check_object)
+PROJECT_EDIT_FIELDS = {"name": (str,), "language": (str,), "guidelines": (str,), "labels": (list,)}
+
+
+def label_use(s: Session, label_ids) -> dict[int, int]:
+    """Spans that use each label, in every saved annotation (gold and imports included)."""
+    from sqlalchemy import func
+
+    from .models import Span
+
+    ids = list(label_ids)
+    if not ids:
+        return {}
+    rows = s.execute(select(Span.label_id, func.count()).where(Span.label_id.in_(ids))
+                     .group_by(Span.label_id)).all()
+    return {label_id: n for label_id, n in rows}
+
+
+def update_project(s: Session, project: Project, body) -> Project:
+    """Change a project's name, language, guidelines and label set; all checked first.
+
+    Labels are matched by ``id``: one without an id is new, a project label whose id is not
+    sent is removed. Renaming or removing a label that spans use, or changing its kind, is
+    refused with the count of those spans (they would silently change meaning); its colour,
+    hotkey and attributes may change."""
+    check_object(body, PROJECT_EDIT_FIELDS)
+    if not body:
+        raise Invalid("Send one or more of: " + ", ".join(PROJECT_EDIT_FIELDS) + ".",
+                      [{"field": "body", "reason": "nothing to change"}])
+    name = _check_name(body["name"]) if "name" in body else project.name
+    language = _check_language(body["language"]) if "language" in body else project.language
+    if name != project.name and s.exec(select(Project).where(Project.name == name)).first():
+        raise Conflict(f"A project named {name!r} already exists.", [{"field": "name"}])
+    plan = _label_plan(s, project, body["labels"]) if "labels" in body else None
+    project.name, project.language = name, language
+    if "guidelines" in body:
+        project.guidelines = body["guidelines"]
+    s.add(project)
+    if plan is not None:
+        _apply_labels(s, project, *plan)
+    s.flush()
+    return project
+
+
+def _label_plan(s: Session, project: Project, labels) -> tuple[list[dict], list[Label]]:
+    wanted = check_label_set(labels, with_ids=True)
+    current = {lab.id: lab for lab in project_labels(s, project.id)}
+    errors = []
+    for i, lab in enumerate(wanted):
+        if "id" in lab and lab["id"] not in current:
+            errors.append({"label": i, "field": "id",
+                           "reason": f"label id {lab['id']} is not a label of this project"})
+    if errors:
+        raise Invalid(f"The label set is invalid: label {errors[0]['label']} (id): "
+                      f"{errors[0]['reason']}.", errors)
+    kept = {lab["id"]: (i, lab) for i, lab in enumerate(wanted) if "id" in lab}
+    removed = [lab for lab_id, lab in current.items() if lab_id not in kept]
+    use = label_use(s, current)
+    for lab in removed:
+        if use.get(lab.id):
+            errors.append({"field": "labels", "label_id": lab.id, "name": lab.name,
+                           "spans": use[lab.id], "reason": f"{use[lab.id]} span(s) use label "
+                           f"{lab.name!r}: it cannot be removed"})
+    for lab_id, (i, lab) in kept.items():
+        old = current[lab_id]
+        for attr, verb in (("name", "renamed"), ("kind", "given another kind")):
+            if lab[attr] != getattr(old, attr) and use.get(lab_id):
+                errors.append({"label": i, "field": attr, "label_id": lab_id, "name": old.name,
+                               "spans": use[lab_id], "reason": f"{use[lab_id]} span(s) use label "
+                               f"{old.name!r}: it cannot be {verb}"})
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise Conflict(f"{errors[0]['reason'][0].upper()}{errors[0]['reason'][1:]}{more}; "
+                       "delete or relabel those spans first, or add a new label.", errors)
+    return wanted, removed
+
+
+def _apply_labels(s: Session, project: Project, wanted: list[dict], removed: list[Label]) -> None:
+    for lab in removed:
+        s.delete(lab)
+    current = {lab.id: lab for lab in project_labels(s, project.id)}
+    s.flush()
+    # two steps, so that names may be swapped without meeting the unique (project, name)
+    for lab in wanted:
+        if "id" in lab:
+            current[lab["id"]].name = f"~renaming-{lab['id']}"
+    s.flush()
+    for lab in wanted:
+        fields = {k: v for k, v in lab.items() if k != "id"}
+        if "id" in lab:
+            row = current[lab["id"]]
+            for key, value in fields.items():
+                setattr(row, key, value)
+            s.add(row)
+        else:
+            s.add(Label(project_id=project.id, **fields))
 
 
 def find_project(s: Session, ref: str) -> Project:

@@ -51,6 +51,9 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/projects/<int:pid>/import"): (302, 403, 404, 302, 404, 302),  # 302: imported
     ("GET", "/projects/<int:pid>/report"): PAGE_LEADS,
     ("GET", "/projects/<int:pid>/export"): PAGE_LEADS,
+    ("GET", "/projects/new"): (302, 403, 403, 200, 200, 200),
+    ("GET", "/projects/<int:pid>/edit"): PAGE_LEADS,
+    ("GET", "/projects/<int:pid>/settings"): PAGE_LEADS,
     ("GET", "/documents/<int:did>/adjudicate"): PAGE_LEADS,
     # JSON API
     ("GET", "/api/v1/health"): ANYONE,
@@ -59,6 +62,8 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/api/v1/projects"): LOGGED_IN,
     ("POST", "/api/v1/projects"): (401, 403, 403, 201, 201, 201),
     ("GET", "/api/v1/projects/<int:pid>"): MEMBERS,
+    ("PATCH", "/api/v1/projects/<int:pid>"): LEADS,
+    ("POST", "/api/v1/guidelines/preview"): (401, 403, 403, 200, 200, 200),
     ("POST", "/api/v1/projects/<int:pid>/documents"): LEADS_201,
     ("GET", "/api/v1/projects/<int:pid>/documents"): MEMBERS,
     ("GET", "/api/v1/projects/<int:pid>/next"): MEMBERS,
@@ -144,6 +149,8 @@ REQUESTS = {
     ("PUT", "/api/v1/projects/<int:pid>/patterns"): lambda w, role: {
         "data": b'{"label": "ORG", "pattern": "Scale AI"}\n', "content_type": "application/jsonl"},
     ("PATCH", "/api/v1/projects/<int:pid>/settings"): lambda w, role: {"json": {"k": 2}},
+    ("PATCH", "/api/v1/projects/<int:pid>"): lambda w, role: {"json": {"guidelines": "Tag names."}},
+    ("POST", "/api/v1/guidelines/preview"): lambda w, role: {"json": {"guidelines": "*x*"}},
     ("PUT", "/api/v1/projects/<int:pid>/model"): lambda w, role: {"json": {"version": None}},
     ("POST", "/api/v1/projects/<int:pid>/members"):
         lambda w, role: {"json": {"usernames": ["extra"]}},
