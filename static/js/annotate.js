@@ -49,7 +49,15 @@
     this.rejected = new Set(); // "start:end:label" the person rejected on this document
     this.origin = {};        // span id -> {source, version, edited}: accepted from a suggestion
     this.offering = null;    // whether this document is shown with suggestions: null until the server says
+    // Korean: snapping leaves particles (은, 는, 이, 가…) outside spans, as the guidelines ask
+    this.particles = (textEl.getAttribute('lang') || '').slice(0, 2) === 'ko' ? O.KO_PARTICLES : null;
   }
+
+  /** Whether a span ends in a particle token (the side list says so). */
+  Editor.prototype.endsInParticle = function (sp) {
+    return !!(this.particles && this.tokens &&
+              O.withoutParticles(this.map, this.tokens, sp.start, sp.end, this.particles) !== sp.end);
+  };
 
   Editor.prototype.setLabels = function (labels) {
     var self = this;
@@ -535,7 +543,8 @@
     var lab = this.labels[label];
     var range = this.domSelection();
     if (!lab || !range) return null;
-    var r = O.normalizeSelection(this.map, range[0], range[1], { exact: exact, tokens: this.tokens });
+    var r = O.normalizeSelection(this.map, range[0], range[1],
+                                 { exact: exact, tokens: this.tokens, particles: this.particles });
     if (r[0] >= r[1]) { this.hooks.message('The selection holds only spaces; nothing to tag.'); return null; }
     var start = this.map.toCp(r[0]), end = this.map.toCp(r[1]);
     var same = this.spans.find(function (s) { return s.start === start && s.end === end && s.label === label; });
@@ -550,8 +559,11 @@
       }
     }
     window.getSelection().removeAllRanges();
+    var before = this.selected();  // one span looks selected: the new one, not also the last
     this.selectedId = sp.id;
     this.setSpans(this.spans.concat([sp]), true);
+    this.refreshSpan(before);
+    this.markListSelection(false);
     return sp;
   };
 
@@ -687,6 +699,13 @@
       st.textContent = this.isComplete(sp) ? vals.join(' ') : 'needs ' + lab.required.join(', ');
       li.appendChild(st);
     }
+    if (this.endsInParticle(sp)) {
+      var pw = document.createElement('span');
+      pw.className = 'misal-note particle-note';
+      pw.textContent = 'ends in a particle';
+      pw.title = 'The guidelines keep particles (은, 는, 이, 가, 에서…) outside spans: shorten it, unless the particle is part of the name.';
+      li.appendChild(pw);
+    }
     if (!aligned) {
       var warn = document.createElement('span');
       warn.className = 'misal-note';
@@ -789,7 +808,10 @@
     var saveTimer = null;
     var inflight = null;    // Promise of the save under way
     var lastSent = null;    // JSON of the spans the server holds
-    var altAtMouseUp = false;
+    // Exact mode held with Alt belongs to one selection: noticed from the press of the mouse in
+    // the text to its release anywhere (past a line end, outside the window), reset by the
+    // next press and once the selection is tagged.
+    var selectionAlt = false, dragging = false;
 
     return {
       // reactive state (small)
@@ -910,7 +932,13 @@
         var self = this;
         window.addEventListener('keydown', function (e) { self.onKey(e); });
         var text = this.$refs.text;
-        text.addEventListener('mouseup', function (e) { altAtMouseUp = e.altKey; });
+        text.addEventListener('mousedown', function (e) { dragging = true; selectionAlt = e.altKey; });
+        window.addEventListener('mousemove', function (e) { if (dragging && e.altKey) selectionAlt = true; }, true);
+        window.addEventListener('mouseup', function (e) {
+          if (!dragging) return;
+          dragging = false;
+          if (e.altKey) selectionAlt = true;
+        }, true);
         text.addEventListener('click', function (e) {
           var s = window.getSelection();
           if (s && !s.isCollapsed) return;
@@ -1072,7 +1100,8 @@
         if (this.conflict) { this.message = 'Reload first: this document was saved elsewhere.'; return; }
         var range = ed.domSelection();
         if (range) {
-          var sp = ed.tagSelection(label, this.exact || !!alt || altAtMouseUp);
+          var sp = ed.tagSelection(label, this.exact || !!alt || selectionAlt);
+          selectionAlt = false;
           var n = sp ? ed.offerOccurrences(sp) : 0;
           if (n) this.message = '“' + ed.spanText(sp) + '” stands ' + n + ' more time' + (n > 1 ? 's' : '') +
             ' in this text: o tags them all, or j / k and y / x one by one.';

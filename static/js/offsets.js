@@ -146,8 +146,32 @@
     return trim(text, map.toU16(s), map.toU16(e));
   }
 
+  /** Korean particles (josa) that the export tokenizer (Kiwi) cuts off the word they follow
+   *  (알렉산드르 왕|은, 메타|가, 스케일|에서|는). The guidelines keep them outside spans. */
+  var KO_PARTICLES = new Set(['은', '는', '이', '가', '을', '를', '의', '에', '에서', '에게', '께',
+    '께서', '한테', '와', '과', '도', '로', '으로', '만', '까지', '부터', '보다', '처럼', '랑', '이랑',
+    '이나', '나', '라고', '이라고', '며', '이며', '마다', '조차', '밖에', '뿐', '든지', '이든지', '야',
+    '이야', '에는', '에서는', '으로는', '로는', '와는', '과는', '에도', '으로도', '로도', '서']);
+
+  /** The end (code points) of [start, end) without the particle tokens it ends in: a token
+   *  glued to the one before it (no space between) whose text is a particle; at least one
+   *  token stays. ``end`` itself when it does not end in one. */
+  function withoutParticles(map, tokens, start, end, particles) {
+    var lo = 0, hi = tokens.length;
+    while (lo < hi) { var mid = (lo + hi) >> 1; if (tokens[mid][1] < end) lo = mid + 1; else hi = mid; }
+    var k = lo;
+    if (k >= tokens.length || tokens[k][1] !== end) return end;
+    while (k > 0 && tokens[k][0] > start && tokens[k - 1][1] === tokens[k][0] &&
+           particles.has(map.sliceCp(tokens[k][0], tokens[k][1]))) {
+      end = tokens[k][0];
+      k--;
+    }
+    return end;
+  }
+
   /** The one entry point the page uses: a DOM selection (UTF-16) -> a span range (UTF-16),
-   *  snapped to words/tokens unless exact, never cutting a character, never with outer spaces. */
+   *  snapped to words/tokens unless exact, never cutting a character, never with outer spaces;
+   *  with ``particles`` (a Set), snapping also leaves the particles it ends in outside. */
   function normalizeSelection(map, start, end, opts) {
     opts = opts || {};
     var text = map.text;
@@ -158,6 +182,10 @@
     } else if (opts.tokens && opts.tokens.length) {
       r = snapToTokens(map, opts.tokens, start, end);  // a token may end inside a character
       if (r[0] < r[1]) r = trim(text, clusterBoundary(text, r[0], -1), clusterBoundary(text, r[1], 1));
+      if (r[0] < r[1] && opts.particles) {
+        var s = map.toCp(r[0]), e = map.toCp(r[1]);
+        r = [r[0], map.toU16(withoutParticles(map, opts.tokens, s, e, opts.particles))];
+      }
     } else {
       r = snapToWords(text, start, end);
     }
@@ -173,6 +201,8 @@
     snapToTokens: snapToTokens,
     clusterBoundary: clusterBoundary,
     normalizeSelection: normalizeSelection,
+    withoutParticles: withoutParticles,
+    KO_PARTICLES: KO_PARTICLES,
     isSpace: isSpace,
     isWord: isWord,
   };

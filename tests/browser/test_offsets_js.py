@@ -142,3 +142,33 @@ def test_token_snapping_never_ends_inside_a_character(js):
     t = "좋아요 👍🏽 정말"
     tokens = [[0, 3], [4, 5], [5, 6], [7, 9]]  # a tokenizer that split the modifier off
     assert norm(js, t, 4, 6, tokens=tokens) == "👍🏽"
+
+
+def test_token_snapping_keeps_a_combining_mark_with_its_letter(js):
+    """A tokenizer boundary before U+0301: selecting "Caf" takes the whole "Café"."""
+    t = "Cafe\u0301 au lait"
+    assert norm(js, t, 0, 3, tokens=[[0, 4], [4, 5], [6, 8], [9, 13]]) == "Cafe\u0301"
+
+
+def particles(js, text, start, end, tokens, exact=False):
+    got = js.evaluate("""([t, a, b, toks, exact]) => {
+        const m = new Offsets.OffsetMap(t);
+        const r = Offsets.normalizeSelection(m, m.toU16(a), m.toU16(b),
+            {tokens: toks, exact, particles: Offsets.KO_PARTICLES});
+        return t.slice(r[0], r[1]); }""", [text, start, end, tokens, exact])
+    return got
+
+
+@pytest.mark.parametrize("selected, expected", [
+    ("왕은", "왕"),                      # noun + topic particle
+    ("알렉산드르 왕은", "알렉산드르 왕"),
+    ("스케일에서는", "스케일"),           # two particles in a row
+    ("메타", "메타"),                    # nothing to drop
+    ("은", "은"),                        # a lone particle stays what was selected
+])
+def test_a_selection_drops_the_particles_it_ends_in(js, selected, expected):
+    text = "알렉산드르 왕은 스케일에서는 메타 은"
+    tokens = [[0, 5], [6, 7], [7, 8], [9, 12], [12, 14], [14, 15], [16, 18], [19, 20]]
+    i = text.index(selected)
+    assert particles(js, text, i, i + len(selected), tokens) == expected
+    assert particles(js, text, i, i + len(selected), tokens, exact=True) == selected
