@@ -31,6 +31,19 @@
     return a.start - b.start || a.end - b.end || (a.label < b.label ? -1 : a.label > b.label ? 1 : 0);
   }
 
+  /** The text colour (near-black or white) that reads best on a label's colour: the higher
+   *  WCAG contrast ratio of the two (white on pale yellow or orange failed AA's 4.5:1). */
+  function readableInk(hex) {
+    function lin(c) { c /= 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); }
+    function lum(h) {
+      var n = parseInt(h.slice(1), 16);
+      return 0.2126 * lin((n >> 16) & 255) + 0.7152 * lin((n >> 8) & 255) + 0.0722 * lin(n & 255);
+    }
+    var bg = lum(/^#[0-9a-f]{6}$/i.test(hex) ? hex : '#888888');
+    var dark = '#1d2330', onDark = (bg + 0.05) / (lum(dark) + 0.05), onWhite = 1.05 / (bg + 0.05);
+    return onDark >= onWhite ? dark : '#ffffff';
+  }
+
   function Editor(textEl, listEl, hooks) {
     this.textEl = textEl;
     this.listEl = listEl;
@@ -67,7 +80,7 @@
       var required = Object.keys(attrs).filter(function (k) { return attrs[k] && attrs[k].required; });
       self.labels[lab.name] = {
         name: lab.name, color: lab.color || '#888888', hotkey: lab.hotkey, kind: lab.kind || 'entity',
-        attributes: attrs, required: required,
+        attributes: attrs, required: required, ink: readableInk(lab.color || '#888888'),
       };
     });
   };
@@ -250,8 +263,10 @@
       if (ent.s16 === el._s) cls += ' ent-s';
       if (ent.e16 === el._e) cls += ' ent-e';
       el.style.setProperty('--c', this.labels[ent.label] ? this.labels[ent.label].color : '#888888');
+      el.style.setProperty('--ct', this.labels[ent.label] ? this.labels[ent.label].ink : '#ffffff');
     } else if (el.classList.contains('ent')) {
       el.style.removeProperty('--c');
+      el.style.removeProperty('--ct');
     }
     if (claim) {
       cls += ' clm';

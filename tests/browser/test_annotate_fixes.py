@@ -113,10 +113,11 @@ def test_a_double_clicked_korean_word_leaves_its_particle_outside(page, live, de
     assert [i, i + 1] in doc.tokens and [i + 1, i + 2] in doc.tokens  # Kiwi: 왕 | 은
     login(page, live.url, "ann")
     open_doc(page, live.url, demo.pid, doc.id)
-    where = """(u) => {
+    where = """async (u) => {
         const ed = window.__annotate.editor();
+        ed.segs[ed.segIndex(u)].scrollIntoView({block: 'center'});
+        for (let i = 0; i < 3; i++) await new Promise(r => requestAnimationFrame(r));
         const el = ed.segs[ed.segIndex(u)];
-        el.scrollIntoView({block: 'center'});
         const r = document.createRange();
         r.setStart(el.firstChild, u - el._s); r.setEnd(el.firstChild, u - el._s + 1);
         const b = r.getClientRects()[0];
@@ -137,3 +138,80 @@ def test_a_double_clicked_korean_word_leaves_its_particle_outside(page, live, de
     note = page.get_by_test_id("span-list").locator(".particle-note")
     expect(note).to_have_text("ends in a particle")
     assert "outside spans" in note.get_attribute("title")
+
+
+CONTRAST = """() => {
+    function lum(rgb) {
+        const [r, g, b] = rgb.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number).map(c => {
+            c /= 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    }
+    const out = {};
+    document.querySelectorAll('.sg.ent-e').forEach(el => {
+        const st = getComputedStyle(el, '::after');
+        const a = lum(st.color), b = lum(st.backgroundColor);
+        out[el.dataset.etag] = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    });
+    return out;
+}"""
+
+
+def with_saved_spans(h, demo, doc, name="ann"):
+    """Spans of every entity label saved for ``doc`` (on token boundaries, as the page saves)."""
+    from annotator.users import get_user
+    from test_teams import spans_by
+
+    with h.session() as s:
+        user = get_user(s, name)
+    starts, ends = {a for a, _ in doc.tokens}, {b for _, b in doc.tokens}
+    spans = [sp for sp in spans_by("alice", doc.text)
+             if sp["start"] in starts and sp["end"] in ends and sp["label"] != "CLAIM"]
+    status, body = h.api(user).put(f"/api/v1/documents/{doc.id}/annotation",
+                                   {"spans": spans, "version": 0, "status": "in_progress"})
+    assert status == 200, body
+    return spans
+
+
+def test_label_tags_are_readable_on_every_label_colour(page, live, demo):
+    doc = demo.docs["002"]
+    spans = with_saved_spans(demo.h, demo, doc)
+    assert {"PERSON", "ORG", "MONEY"} <= {sp["label"] for sp in spans}
+    login(page, live.url, "ann")
+    open_doc(page, live.url, demo.pid, doc.id)
+    ratios = page.evaluate(CONTRAST)
+    assert set(ratios) >= {"PERSON", "ORG", "MONEY"}, ratios
+    assert all(r >= 4.5 for r in ratios.values()), ratios  # WCAG AA
+
+
+def test_a_label_tag_stays_on_the_line_of_its_span(page, live, demo):
+    doc = demo.docs["001"]
+    with_saved_spans(demo.h, demo, doc)
+    page.set_viewport_size({"width": 700, "height": 900})
+    login(page, live.url, "ann")
+    open_doc(page, live.url, demo.pid, doc.id)
+    apart = page.evaluate("""async () => {
+        const out = [];
+        const ends = [...document.querySelectorAll('.sg.ent-e')];
+        for (const el of ends) {
+            el.scrollIntoView({block: 'center'});
+            await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+            const rects = el.getClientRects();
+            const t = el.firstChild, r = document.createRange();
+            r.setStart(t, t.length - 1); r.setEnd(t, t.length);
+            const last = r.getClientRects()[0], box = rects[rects.length - 1];
+            if (Math.abs(last.top - box.top) > 2) out.push(el.textContent);
+        }
+        return [ends.length, out];
+    }""")
+    assert apart[0] > 30, apart
+    assert apart[1] == [], f"{len(apart[1])} tag(s) wrapped away from their span: {apart[1][:5]}"
+
+
+def test_the_save_state_stays_in_view_at_the_bottom_of_a_long_document(page, live, demo):
+    doc = demo.docs["002"]  # the longest
+    login(page, live.url, "ann")
+    open_doc(page, live.url, demo.pid, doc.id)
+    page.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_timeout(200)
+    box = page.get_by_test_id("save-state").bounding_box()
+    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= page.viewport_size["height"], box
