@@ -128,7 +128,7 @@
   function account() {
     return {
       current: '', fresh: '', busy: false, done: false, error: '', currentError: '', newError: '',
-      init: function () { this.api = this.$el.dataset.api; },
+      init: function () { this.api = this.$el.dataset.api; this.$el.dataset.ready = '1'; },
       save: function (e) {
         if (e && e.preventDefault) e.preventDefault();
         var self = this;

@@ -5,7 +5,9 @@ from the document list; the members table stays inside its card."""
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from playwright.sync_api import expect
 
@@ -31,10 +33,13 @@ def test_admin_adds_a_user_who_logs_in_and_changes_their_password(browser, page,
     one_time = secret.text_content()
     expect(rows).to_have_count(3)
     expect(page.locator("tr[data-user=carol]")).to_contain_text("active")
+    if os.environ.get("ANNOTATOR_SCREENSHOTS"):
+        page.screenshot(path=str(Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "people.png"))
 
     other = browser.new_context().new_page()
     login(other, live.url, "carol", one_time)
     other.locator("header a.who").click()
+    other.wait_for_selector("section[data-ready]")  # the form is the script's (no native submit)
     other.get_by_test_id("current").fill("wrong-password")
     other.get_by_test_id("new").fill("carols-own-password")
     other.get_by_role("button", name="Change password").click()
