@@ -1,18 +1,12 @@
 // Export page: the options, the export report before downloading (GET .../export?report=true),
 // the download itself (a plain link to the same URL: the browser streams it to disk), and the
 // command that trains on the download. Plain DOM under the strict CSP.
+import { el } from "./dom.js";
 
 const root = document.getElementById("export");
 const form = document.getElementById("export-form");
 const $ = (id) => document.getElementById(id);
 const SHOWN = 100;
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) if (v !== null && v !== undefined) node.setAttribute(k, v);
-  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c);
-  return node;
-}
 
 function params() {
   const f = new FormData(form);

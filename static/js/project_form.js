@@ -2,35 +2,13 @@
 // rendered) preview, and the label-set editor. POST /api/v1/projects or PATCH
 // /api/v1/projects/<id>; the server's rules are the only ones, and each refusal is shown next
 // to the field it names (details: label index + field). Plain DOM under the strict CSP.
+import { call, el } from "./dom.js";
 
 const form = document.getElementById("project-form");
 const api = form.dataset.api;
 const pid = form.dataset.projectId;
 const $ = (id) => document.getElementById(id);
-const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const KINDS = [["entity", "entity (no overlap with other entities)"], ["span", "span (may overlap anything)"]];
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "dataset") Object.assign(node.dataset, v);
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c);
-  return node;
-}
-
-async function call(method, url, body) {
-  const resp = await fetch(url, {
-    method, credentials: "same-origin",
-    headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  let data;
-  try { data = await resp.json(); } catch { data = { error: `The server answered ${resp.status}.` }; }
-  return { status: resp.status, body: data };
-}
 
 // --- the label editor -------------------------------------------------------------------
 

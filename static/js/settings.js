@@ -1,32 +1,14 @@
 // Team settings page: GET/PATCH /api/v1/projects/<id>/settings, the word list (GET/PUT
 // .../words) and honeypots marked from the document list (PUT/DELETE /documents/<id>/honeypot).
 // The server checks every value (routing.update_settings); its refusal is shown by the field.
+import { call, el } from "./dom.js";
 
 const root = document.getElementById("settings");
 const api = root.dataset.api;
 const pid = root.dataset.projectId;
 const $ = (id) => document.getElementById(id);
-const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const PER_PAGE = 20;
 const form = $("settings-form");
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) if (v !== null && v !== undefined && v !== false) node.setAttribute(k, v === true ? "" : v);
-  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c);
-  return node;
-}
-
-async function call(method, url, body) {
-  const resp = await fetch(url, {
-    method, credentials: "same-origin",
-    headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  let data;
-  try { data = await resp.json(); } catch { data = { error: `The server answered ${resp.status}.` }; }
-  return { status: resp.status, body: data };
-}
 
 // --- settings ------------------------------------------------------------------------------
 
