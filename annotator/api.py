@@ -115,7 +115,7 @@ def preview_guidelines():
     db.require_lead(g.user)
     body = json_body()
     check_object(body, {"guidelines": (str,)}, required=("guidelines",))
-    return {"html": render_markdown(body["guidelines"])}
+    return {"guidelines_html": render_markdown(body["guidelines"])}
 
 
 @bp.get("/background")

@@ -100,6 +100,6 @@ def test_the_guidelines_preview_is_sanitised(h):
     api, alice_api, _, _ = setup(h)
     status, body = api.post(f"{URL}/guidelines/preview",
                             {"guidelines": "**bold** <script>alert(1)</script> [x](javascript:alert(1))"})
-    assert status == 200 and "<strong>bold</strong>" in body["html"]
-    assert "<script" not in body["html"] and "href=\"javascript:" not in body["html"]
+    assert status == 200 and "<strong>bold</strong>" in body["guidelines_html"]
+    assert "<script" not in body["guidelines_html"] and "href=\"javascript:" not in body["guidelines_html"]
     assert alice_api.post(f"{URL}/guidelines/preview", {"guidelines": "x"})[0] == 403

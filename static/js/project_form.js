@@ -86,7 +86,7 @@ async function preview() {
   const { status, body } = await call("POST", `${api}/guidelines/preview`, { guidelines: form.elements.guidelines.value });
   if (mine !== previewSeq) return;
   // the server's sanitised rendering (security.render_markdown), the same the annotate page shows
-  if (status === 200) $("preview").innerHTML = body.html;
+  if (status === 200) $("preview").innerHTML = body.guidelines_html;
   else $("preview").textContent = body.error;
 }
 form.elements.guidelines.addEventListener("input", () => {
