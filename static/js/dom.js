@@ -1,4 +1,4 @@
-// Small helpers shared by the lead's pages (ES module): build elements without innerHTML,
+// Small helpers shared by the lead's pages (ES module): build elements from text and attributes,
 // and call the JSON API with the session's CSRF token, answering {status, body}.
 
 export function el(tag, attrs = {}, ...children) {
