@@ -11,7 +11,7 @@ from flask import Blueprint, g, jsonify
 from . import auth, db, users
 from .api import json_body
 from .bodies import check_object
-from .errors import Conflict, Forbidden
+from .errors import Forbidden
 from .models import User
 
 bp = Blueprint("api_users", __name__, url_prefix="/api/v1")
@@ -48,13 +48,8 @@ def patch_user(username: str):
     s = db.session()
     user = users.get_person(s, username)
     me = s.get(User, g.user.id)
-    if "role" in body and body["role"] != user.role:
-        if user.id == me.id:
-            raise Conflict("You cannot change your own role; ask another admin.",
-                           [{"field": "role", "reason": "self"}])
-        users.check_role(body["role"])
-        user.role = body["role"]
-        s.add(user)
+    if "role" in body:
+        users.set_role(s, user, body["role"], by=me)
     if "active" in body:
         users.set_active(s, user, body["active"], by=me)
     s.commit()

@@ -83,8 +83,8 @@ def _python() -> str:
     import os
     import shutil
 
-    exe = sys.executable
-    here = shutil.which("python")
+    exe, here = sys.executable, shutil.which("python")
     if here and os.path.realpath(here) == os.path.realpath(exe):
         return "python"
-    return os.path.relpath(exe) if not os.path.relpath(exe).startswith("..") else exe
+    short = os.path.relpath(exe)
+    return exe if short.startswith("..") else short

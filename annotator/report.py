@@ -304,28 +304,31 @@ def suggestion_section(s: Session, project: Project, entity_labels: set[str]) ->
     return suggestion_report(anns.values(), rejections, gold, entity_labels)
 
 
+def _document_diff(s: Session, doc: Document, anns: dict[str, list[dict]]) -> dict:
+    """agreement.document_diff of ``anns`` with its ``summary``: distinct and disagreeing
+    spans by the one definition the drill-down and the review page both show."""
+    project = s.get(Project, doc.project_id)
+    agreement = _agreement()
+    diff = agreement.document_diff({"id": doc.id, "text": doc.text, "annotations": anns},
+                                   project_layers(project_labels(s, project.id)))
+    diff["summary"] = {**agreement.span_disagreements(diff["spans"]),
+                       "definition": agreement.DISAGREEMENT_DEFINITION}
+    return diff
+
+
 def document_drilldown(s: Session, doc: Document) -> dict:
     """Every annotator's spans of one document, merged (agreement.document_diff); a span is
     ``agreed`` when every annotator of the document has it with the same attributes."""
     project = s.get(Project, doc.project_id)
-    layers = project_layers(project_labels(s, project.id))
     anns = load_annotations(s, project, honeypots=None, document_id=doc.id).get(doc.id, {})
-    agreement = _agreement()
-    diff = agreement.document_diff({"id": doc.id, "text": doc.text, "annotations": anns}, layers)
-    counts = agreement.span_disagreements(diff["spans"])
+    diff = _document_diff(s, doc, anns)
     diff["external_id"] = doc.external_id
     diff["text"] = doc.text
     diff["spans_by_annotator"] = anns
-    diff["disagreements"] = counts["disagreeing"]
-    diff["summary"] = {**counts, "definition": agreement.DISAGREEMENT_DEFINITION}
+    diff["disagreements"] = diff["summary"]["disagreeing"]
     return diff
 
 
 def disagreement_summary(s: Session, doc: Document, anns: dict[str, list[dict]]) -> dict:
     """The drill-down's counts for ``anns`` (the review page says the same)."""
-    project = s.get(Project, doc.project_id)
-    agreement = _agreement()
-    diff = agreement.document_diff({"id": doc.id, "text": doc.text, "annotations": anns},
-                                   project_layers(project_labels(s, project.id)))
-    return {**agreement.span_disagreements(diff["spans"]),
-            "definition": agreement.DISAGREEMENT_DEFINITION}
+    return _document_diff(s, doc, anns)["summary"]

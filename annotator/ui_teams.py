@@ -29,7 +29,7 @@ def export_page(pid: int):
     from .members import members
 
     project = db.get_project_or_404(pid, g.user, lead=True)
-    people = [u.username for u in members(db.session(), project) if u.role != "system"]
+    people = [u.username for u in members(db.session(), project)]
     return render_template("export.html", project=project, people=people,
                            default_source=TRAINING_SOURCE)
 

@@ -199,6 +199,18 @@ def change_own_password(s: Session, user: User, current: str, new: str) -> None:
         raise Invalid(e.message, [{"field": "new", "reason": "too short"}]) from None
 
 
+def set_role(s: Session, user: User, role: str, *, by: User) -> None:
+    """Another person's role; nobody changes their own (an admin would lock themselves out)."""
+    if role == user.role:
+        return
+    if user.id == by.id:
+        raise Conflict("You cannot change your own role; ask another admin.",
+                       [{"field": "role", "reason": "self"}])
+    check_role(role)
+    user.role = role
+    s.add(user)
+
+
 def set_active(s: Session, user: User, active: bool, *, by: User) -> None:
     """Deactivate (they can no longer log in or use a token; their work stays) or reactivate.
     Nobody deactivates themselves, so there is always an admin left who can undo it."""
