@@ -1,66 +1,26 @@
 """annotator: text annotation for training data. ``create_app`` builds the web app.
 
-Importing the package does nothing else: no database, no spaCy.
+Importing the package does nothing else: no Flask, no database, no spaCy. Its layers, each a
+subpackage that imports only the ones below it (tests/test_layers.py holds them to it):
+
+- ``core``: the rules, pure functions of their input (spans and offsets, agreement, formats,
+  exporters, tokenizers, suggestions, errors); no Flask, no database;
+- ``storage``: the database (tables, engines, migrations, locks, backup, the job queue);
+- ``services``: the application's work over the database (annotating, importing, routing,
+  honeypots, adjudication, reports, exports, tokenizing, training);
+- ``web`` and ``cli``: the faces, the browser's pages with the JSON API, and the command line.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from flask import Flask
-PACKAGE_DIR = Path(__file__).parent
 
 
-def _asset_dir(name: str) -> str:
-    """static/ and templates/ live at the repo top level; a wheel ships them inside the package."""
-    bundled = PACKAGE_DIR / name
-    return str(bundled if bundled.is_dir() else PACKAGE_DIR.parent / name)
+def create_app(overrides: dict | None = None) -> Flask:
+    """The Flask app (annotator.web.app.create_app)."""
+    from annotator.web.app import create_app as _create_app
 
-
-def create_app(overrides: dict | None = None) -> "Flask":
-    from .config import load_config
-    from .errors import App
-    from .request import Request
-
-    app = App(__name__, static_folder=_asset_dir("static"), template_folder=_asset_dir("templates"))
-    app.request_class = Request
-    app.config.update(load_config(overrides))
-    if app.config["BEHIND_PROXY"]:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)
-
-    from . import auth, db, errors, security, ui, ui_annotate
-    from .api import bp as api_bp
-    from .api_export import bp as api_export_bp
-    from .api_members import bp as api_members_bp
-    from .api_teams import bp as api_teams_bp
-    from .api_users import bp as api_users_bp
-    from .ui_lead import bp as ui_lead_bp
-    from .ui_people import bp as ui_people_bp
-    from .ui_teams import bp as ui_teams_bp
-
-    # Configure the ORM mappers now, not on the first query: request code builds detached
-    # models (User.model_construct) before any query, which fails on unconfigured mappers,
-    # and under gunicorn's preload this work is done once in the master and shared.
-    from sqlalchemy.orm import configure_mappers
-
-    configure_mappers()
-    app.url_map.converters["int"] = db.id_converter(app.config["DATABASE_URL"])
-    db.init_app(app)
-    errors.init_app(app)
-    auth.init_app(app)
-    security.init_app(app)
-    app.register_blueprint(ui.bp)
-    app.register_blueprint(ui_lead_bp)
-    app.register_blueprint(ui_annotate.bp)
-    app.register_blueprint(api_bp)
-    app.register_blueprint(api_export_bp)
-    app.register_blueprint(api_teams_bp)
-    app.register_blueprint(api_members_bp)
-    app.register_blueprint(ui_teams_bp)
-    app.register_blueprint(api_users_bp)
-    app.register_blueprint(ui_people_bp)
-    return app
+    return _create_app(overrides)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from annotator.agreement import agreement_report  # noqa: E402
+from annotator.core.agreement import agreement_report
 
 WORDS = ("the of and to in a is that for it as was with be by on not he this are or "
          "Acme Corp Globex Initech Bob Smith Alice Jones paid million dollars $ 5 , . "

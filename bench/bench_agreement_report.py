@@ -2,7 +2,7 @@
 
 Generates N documents (windows of the demo articles) x 3 annotators with entity and claim
 spans that disagree now and then, inserts them in bulk into a fresh database, then times
-``annotator.report.project_report`` (queries + agreement.py + per-annotator figures) and
+``annotator.services.report.project_report`` (queries + agreement.py + per-annotator figures) and
 prints wall time and peak memory.
 
     python bench/bench_agreement_report.py [--docs 10000] [--annotators 3] [--db URL]
@@ -28,14 +28,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert, select  # noqa: E402
+from sqlalchemy import insert, select
 
-from annotator.db import Database, migrate  # noqa: E402
-from annotator.demo import corpus_files  # noqa: E402
-from annotator.models import Annotation, Document, Project, Span, User, utcnow  # noqa: E402
-from annotator.projects import create_project, project_labels  # noqa: E402
-from annotator.agreement import agreement_report  # noqa: E402
-from annotator.report import agreement_docs, annotator_figures, project_layers, project_report  # noqa: E402
+from annotator.core.agreement import agreement_report
+from annotator.services.demo import corpus_files
+from annotator.services.projects import create_project, project_labels
+from annotator.services.report import agreement_docs, annotator_figures, project_layers, project_report
+from annotator.storage.db import Database, migrate
+from annotator.storage.models import Annotation, Document, Project, Span, User, utcnow
 
 ENTITY_RE = re.compile(r"알렉산드르 왕|알렉산더 왕|Alexandr Wang|저커버그|Scale AI|스케일 AI|메타|Meta|오픈AI|구글"
                        r"|\$[\d.]+B|\d+조\s?원|\d+억\s?달러")

@@ -39,8 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_server import Bench  # noqa: E402
-from common import Client, cli, pct  # noqa: E402
+from bench_server import Bench
+from common import Client, cli, pct
 
 ENTITY_LABELS = {"PERSON", "ORG", "MONEY"}
 
@@ -192,7 +192,7 @@ def run(gold_path: str, language: str, n_background: int, db: str | None,
     tmp = Path(tempfile.mkdtemp(prefix="bench-assist-"))
     b = Bench(db, 1, tmp, os.environ.get("BENCH_SERVER_LOG"))
     if b.db.startswith("postgresql"):
-        from annotator.db import reset_postgres
+        from annotator.storage.db import reset_postgres
 
         reset_postgres(b.db)
     b.setup()

@@ -33,8 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_server import Bench  # noqa: E402
-from common import Client, make_docs, pct, spans_for  # noqa: E402
+from bench_server import Bench
+from common import Client, make_docs, pct, spans_for
 
 TIMEOUT_S = 20.0
 SCENARIO_LIMIT_S = 240.0  # no scenario runs longer than this
@@ -163,7 +163,7 @@ def run(db: str | None, seconds: float, workers: int = 2, only: str = "") -> lis
     tmp = Path(tempfile.mkdtemp(prefix="bench-clients-"))
     b = Bench(db, workers, tmp, os.environ.get("BENCH_SERVER_LOG"))
     if b.db.startswith("postgresql"):
-        from annotator.db import reset_postgres
+        from annotator.storage.db import reset_postgres
 
         reset_postgres(b.db)
     b.setup()

@@ -37,7 +37,7 @@ LABELS = [
 
 
 def tokenise_corpus(path: Path) -> None:
-    from annotator import nlp
+    from annotator.core import nlp
 
     arts = []
     for p in sorted((ROOT / "annotator" / "data" / "corpus").glob("*.txt")):
@@ -83,7 +83,7 @@ def peak_rss_kb() -> int:
 
 
 def child(corpus: Path, fmt: str, n: int, out: Path) -> None:
-    from annotator.exporters import export
+    from annotator.core.exporters import export
 
     arts = json.loads(corpus.read_text("utf8"))
     rss0 = peak_rss_kb()
@@ -125,9 +125,10 @@ def run(ns: list[int], formats: list[str]) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus.json"
         # Kiwi (~0.5 GB) is loaded in a throwaway process, not here or in the runs.
-        subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-                        "import bench_export; bench_export.tokenise_corpus(__import__('pathlib').Path(sys.argv[2]))",
-                        str(Path(__file__).parent), str(corpus)], check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); import bench_export; "
+                "bench_export.tokenise_corpus(__import__('pathlib').Path(sys.argv[2]))")
+        subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(corpus)], check=True,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
         print(f"{'format':6} {'N':>7} {'s':>7} {'docs/s':>7} {'peak RSS MB':>11} {'RSS before':>11} {'out MB':>7}")
         for fmt in formats:
             for n in ns:

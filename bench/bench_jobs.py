@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_server import Bench, jsonl, row_saves_while_jobs  # noqa: E402
-from common import make_docs  # noqa: E402
+from bench_server import Bench, jsonl, row_saves_while_jobs
+from common import make_docs
 
 
 def main() -> None:

@@ -80,15 +80,16 @@ def make_document(n_chars: int, n_spans: int, seed: int = 7) -> tuple[str, list[
 
 
 def setup_app(tmp: str, text: str, spans: list[dict]):
-    from annotator import create_app
-    from annotator.annotations import save_annotation
-    from annotator.db import migrate
-    from annotator.importing import import_records
-    from annotator.members import add_member
-    from annotator.models import Document
-    from annotator.projects import create_project
-    from annotator.users import create_user
     from sqlalchemy import select
+
+    from annotator import create_app
+    from annotator.services.annotations import save_annotation
+    from annotator.services.importing import import_records
+    from annotator.services.members import add_member
+    from annotator.services.projects import create_project
+    from annotator.services.users import create_user
+    from annotator.storage.db import migrate
+    from annotator.storage.models import Document
 
     url = f"sqlite:///{tmp}/bench.db"
     migrate(url)
@@ -104,7 +105,7 @@ def setup_app(tmp: str, text: str, spans: list[dict]):
         s.commit()
     # Tokens are computed once per document, on its first open (or by `annotator tokenize`);
     # do it here so the page timings below are of the page, and say what it cost.
-    from annotator.tokenize_job import run_job
+    from annotator.services.tokenize_job import run_job
 
     t0 = time.perf_counter()
     run_job(url, tmp, project.id)

@@ -2,7 +2,7 @@
 
     python bench/bench_server.py [--quick] [--runs 3] [--json bench/results/server.json]
 
-The rows of the README's speed table: import, single saves, concurrent saves, export, export
+The rows of the speed table (docs/speed.md): import, single saves, concurrent saves, export, export
 memory, idle memory, cold start; plus the background tokenizer (import never waits for it).
 A fresh SQLite database in a temporary folder (or ``--db`` naming an empty PostgreSQL
 database), documents cut from the demo articles (emoji included, see common.make_docs).
@@ -25,12 +25,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (CLK_TCK, PASSWORD, ROOT, Client, Server, cli, cpu_s, make_docs, median, pct,  # noqa: E402
-                    pss_kb, spans_for, tree_pids)
+from common import (
+    CLK_TCK,
+    PASSWORD,
+    ROOT,
+    Client,
+    Server,
+    cli,
+    cpu_s,
+    make_docs,
+    median,
+    pct,
+    pss_kb,
+    spans_for,
+    tree_pids,
+)
 
 N_CLIENTS = 8
 
-from annotator.spans import is_cluster_boundary  # noqa: E402
+from annotator.core.spans import is_cluster_boundary  # noqa: E402
 
 
 def jsonl(docs: list[dict]) -> bytes:
@@ -46,7 +59,7 @@ def web_pids(server: Server) -> list[int]:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"tokenize_job" not in cmd and b"annotator.background" not in cmd:
+        if b"tokenize_job" not in cmd and b"annotator.services.background" not in cmd:
             out.append(pid)
     return out
 
@@ -57,7 +70,7 @@ def web_pss_mb(server: Server) -> float:
 
 def web_cpu_s(server: Server) -> float:
     """CPU seconds of the web processes, including workers that have exited (a worker retires
-    after a big request, annotator/server.py): the master's reaped children's times."""
+    after a big request, annotator/web/server.py): the master's reaped children's times."""
     try:
         fields = Path(f"/proc/{server.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         reaped = (int(fields[13]) + int(fields[14])) / CLK_TCK  # cutime + cstime

@@ -102,7 +102,7 @@ signal.signal(signal.SIGPWR, dump)
 signal.signal(signal.SIGRTMIN + 1, trim)
 signal.signal(signal.SIGRTMIN + 2, collect_trim)
 
-import annotator.db as _db  # noqa: E402
+import annotator.storage.db as _db  # noqa: E402
 
 _orig_init = _db.Database.__init__
 

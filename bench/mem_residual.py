@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_server as bs  # noqa: E402
-from common import ROOT, Server, make_docs, spans_for  # noqa: E402
+import bench_server as bs
+from common import ROOT, Server, make_docs, spans_for
 
 PROBE_DIR = Path("/tmp/mem-probe")
 
@@ -110,7 +110,8 @@ def probe_summary(pid: int) -> str:
     for hm in re.finditer(r'<heap nr="(\d+)">(.*?)</heap>', text, re.S):
         body = hm[2]
         sysb = re.search(r'<system type="current" size="(\d+)"', body)
-        tot = re.search(r'<total type="fast" count="\d+" size="(\d+)"/>\s*<total type="rest" count="(\d+)" size="(\d+)"', body)
+        tot = re.search(r'<total type="fast" count="\d+" size="(\d+)"/>\s*'
+                        r'<total type="rest" count="(\d+)" size="(\d+)"', body)
         if sysb:
             free = (int(tot[1]) + int(tot[3])) if tot else 0
             lines.append(f"glibc arena {hm[1]}: system {int(sysb[1]) / 2**20:.1f} MB, free in it "
@@ -199,7 +200,8 @@ def main() -> None:
             report(b, "3 s later", False)
         if "export" in steps:
             for _ in range(3):
-                status, data = b.lead().call("GET", f"/api/v1/projects/{epid}/export?format=jsonl&source=all&tokens=false")
+                status, data = b.lead().call(
+                    "GET", f"/api/v1/projects/{epid}/export?format=jsonl&source=all&tokens=false")
                 assert status == 200
             b.settle()
             report(b, "after 3 exports", args.probe)

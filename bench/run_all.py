@@ -163,7 +163,7 @@ def main() -> None:
         res["timings_s"][name] = round(time.perf_counter() - t0, 1)
         print(f"[{name}] done in {res['timings_s'][name]} s", file=sys.stderr, flush=True)
 
-    from annotator.db import reset_postgres
+    from annotator.storage.db import reset_postgres
 
     if "server" not in skip:
         import bench_server

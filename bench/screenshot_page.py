@@ -1,4 +1,4 @@
-"""Screenshot of the annotate page for the README: demo article 001 with entities and a CLAIM.
+"""Screenshot of the annotate page for the README and docs/annotating.md: demo article 001 with entities and a CLAIM.
 
 Builds the demo project in a temporary database, saves alice's annotation through the API,
 opens the page in headless Chromium and writes docs/annotate.png.
@@ -56,10 +56,10 @@ def main() -> int:
     from werkzeug.serving import make_server
 
     from annotator import create_app
-    from annotator.annotations import save_annotation
-    from annotator.db import migrate
-    from annotator.demo import load_demo
-    from annotator.models import Document, User
+    from annotator.services.annotations import save_annotation
+    from annotator.services.demo import load_demo
+    from annotator.storage.db import migrate
+    from annotator.storage.models import Document, User
 
     tmp = tempfile.mkdtemp(prefix="annotator-shot-")
     url = f"sqlite:///{tmp}/shot.db"

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from annotator import create_app
-from annotator.db import migrate, reset_postgres  # noqa: F401  (tests import it from here)
+from annotator.storage.db import migrate, reset_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "annotator" / "data" / "corpus"
@@ -108,8 +108,8 @@ class Helper:
         return self.db.session()
 
     def add_members(self, project, users) -> None:
-        from annotator.members import add_member
-        from annotator.models import Project, User
+        from annotator.services.members import add_member
+        from annotator.storage.models import Project, User
 
         with self.session() as s:
             p = s.get(Project, project.id)
@@ -118,7 +118,7 @@ class Helper:
             s.commit()
 
     def user(self, name: str, role: str = "annotator", password: str = PASSWORD, member_of=None):
-        from annotator.users import create_user
+        from annotator.services.users import create_user
 
         with self.session() as s:
             u = create_user(s, name, role, password)
@@ -129,7 +129,7 @@ class Helper:
         return u
 
     def token(self, user) -> str:
-        from annotator.users import create_token
+        from annotator.services.users import create_token
 
         with self.session() as s:
             t = create_token(s, user)
@@ -140,7 +140,7 @@ class Helper:
         return Api(self.app.test_client(), self.token(user))
 
     def project(self, name: str = "Test project", members=None, **kw):
-        from annotator.projects import create_project
+        from annotator.services.projects import create_project
 
         with self.session() as s:
             p = create_project(s, name, **kw)
@@ -151,16 +151,16 @@ class Helper:
 
     def settings(self, project, **values) -> None:
         """Change team settings through the same rule as PATCH .../settings."""
-        from annotator.models import Project
-        from annotator.routing import update_settings
+        from annotator.services.routing import update_settings
+        from annotator.storage.models import Project
 
         with self.session() as s:
             update_settings(s, s.get(Project, project.id), values)
             s.commit()
 
     def docs(self, project, records: list[dict]) -> list:
-        from annotator.importing import import_records
-        from annotator.models import Document
+        from annotator.services.importing import import_records
+        from annotator.storage.models import Document
 
         with self.session() as s:
             import_records(s, project, list(enumerate(records, 1)))
@@ -170,15 +170,15 @@ class Helper:
 
     def tokenize(self, project=None) -> int:
         """Store the documents' tokens, as `annotator serve`'s background job does after an
-        import (annotator.tokenize_job); without it the first open of each computes them."""
-        from annotator.tokenize_job import run_job
+        import (annotator.services.tokenize_job); without it the first open of each computes them."""
+        from annotator.services.tokenize_job import run_job
 
         return run_job(self.app.config["DATABASE_URL"], self.app.config["DATA_DIR"],
                        project.id if project is not None else None)
 
     def demo(self):
         """The demo project (its lead, alice and bob are members), plus the helper's users."""
-        from annotator.demo import load_demo
+        from annotator.services.demo import load_demo
 
         with self.session() as s:
             project, _ = load_demo(s)

@@ -1,4 +1,4 @@
-"""Tests for annotator.agreement.
+"""Tests for annotator.core.agreement.
 
 Coefficients are checked against independent reference implementations
 (scikit-learn, statsmodels, krippendorff) on seeded generated data; the token
@@ -22,8 +22,8 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
-from annotator import agreement as ag
-from annotator.agreement import (
+from annotator.core import agreement as ag
+from annotator.core.agreement import (
     DEFAULT_LAYERS,
     agreement_report,
     document_diff,
@@ -191,7 +191,7 @@ def reference_stats(docs, layers=DEFAULT_LAYERS):
                             tp, fp, fn_ = tp + m, fp + len(sb) - m, fn_ + len(sa) - m
                     res["f1"][mode][f"{a}|{b}"] = (tp, fp, fn_)
         groups = {}
-        for d, s in zip(docs, seqs):
+        for s in seqs:
             if len(s) >= 2:
                 groups.setdefault(len(s), []).append(s)
         for k, group in groups.items():
@@ -809,9 +809,9 @@ def test_fixture_three_annotators_with_missing_and_empty():
     for ly in ("entity", "claim"):
         tok = rep["layers"][ly]["token"]
         assert tok["krippendorff_alpha"] == pytest.approx(ref[ly]["alpha"], abs=TOL)
-        for k, (kappa, nd, nt) in ref[ly]["fleiss"].items():
+        for k, (kappa, _nd, _nt) in ref[ly]["fleiss"].items():
             assert tok["fleiss_kappa"][k]["kappa"] == pytest.approx(kappa, abs=TOL)
-        for key, (kappa, n) in ref[ly]["cohen"].items():
+        for key, (kappa, _n) in ref[ly]["cohen"].items():
             assert tok["cohen_kappa"]["pairs"][key]["kappa"] == pytest.approx(kappa, abs=TOL)
     st = rep["layers"]["claim"]["stance"]
     assert st["n_pairs"] == 21                    # 7 claims x 3 pairs on doc "a"

@@ -22,7 +22,7 @@ import pytest
 from conftest import PASSWORD, PG_URL, Helper, reset_postgres
 
 from annotator import create_app
-from annotator.db import migrate
+from annotator.storage.db import migrate
 
 ROLES = ("anon", "ann", "ann_x", "lead", "lead_x", "admin")
 
@@ -112,7 +112,7 @@ _counter = itertools.count(1)
 
 
 def _version(world, username: str) -> int:
-    from annotator.annotations import find_annotation
+    from annotator.services.annotations import find_annotation
 
     with world.h.session() as s:
         ann = find_annotation(s, world.doc.id, world.users[username].id)
@@ -188,7 +188,7 @@ class World:
                  "admin": "admin", "extra": "annotator"}
         self.users = {name: h.user(name, role, member_of=[]) for name, role in roles.items()}
         with h.session() as s:
-            from annotator.users import get_user
+            from annotator.services.users import get_user
 
             self.users["gold"] = get_user(s, "gold")
         u = self.users

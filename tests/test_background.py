@@ -8,8 +8,8 @@ on each request, dated in the future): it then works a fifth of the time (jobs.P
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -23,8 +23,8 @@ from test_backup import make_docs, rows
 from test_durability import Server, cli_env
 from test_worker_retire import wait_for
 
-from annotator.db import Database
-from annotator.jobs import Pacer, busy_path, claim, enqueue, requeue_orphans
+from annotator.storage.db import Database
+from annotator.storage.jobs import Pacer, busy_path, claim, enqueue, requeue_orphans
 
 sqlite_only = pytest.mark.skipif(bool(PG_URL), reason="processes on one SQLite file")
 
@@ -74,7 +74,7 @@ def background_of(server: Server) -> list[int]:
             pass
     for c in children:
         try:
-            if b"annotator.background" in Path(f"/proc/{c}/cmdline").read_bytes():
+            if b"annotator.services.background" in Path(f"/proc/{c}/cmdline").read_bytes():
                 out.append(int(c))
         except OSError:
             pass
@@ -125,14 +125,14 @@ def test_a_job_whose_process_died_goes_back_to_the_queue(tmp_path):
     """SIGKILL (no chance to requeue): the next start of this machine's background process
     finds the job running under a dead pid and queues it again."""
     db = make_docs(tmp_path / "annotator.db", TEXTS[:50])
-    url, data = f"sqlite:///{db}", str(tmp_path / "data")
+    url, _data = f"sqlite:///{db}", str(tmp_path / "data")
     database = Database(url)
     try:
         with database.session() as s:
             enqueue(s, "tokenize")
             s.commit()
-        code = ("import os, sys, time; from annotator.db import Database; "
-                "from annotator.jobs import claim; d = Database(sys.argv[1]); "
+        code = ("import os, sys, time; from annotator.storage.db import Database; "
+                "from annotator.storage.jobs import claim; d = Database(sys.argv[1]); "
                 "print(claim(d, f'{os.uname().nodename}:{os.getpid()}').id, flush=True); "
                 "time.sleep(60)")
         proc = subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE,
@@ -145,7 +145,7 @@ def test_a_job_whose_process_died_goes_back_to_the_queue(tmp_path):
         assert requeue_orphans(database) == 1
         assert [(j["id"], j["state"]) for j in jobs(db)] == [(job_id, "queued")]
         # a job that takes its process down every time (out of memory, say) fails the third time
-        for attempt in (2, 3):
+        for _attempt in (2, 3):
             proc = subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE,
                                     text=True, env=cli_env(tmp_path))
             assert int(proc.stdout.readline()) == job_id
@@ -177,7 +177,10 @@ def test_the_server_starts_its_background_process_again_when_it_dies(tmp_path):
                           "a new background process", 30)
         assert len(second) == 1
         wait_for(lambda: tokenized(db) == 400, "the job resumed and finished", 120)
-        assert "the background process exited (-9); starting it again" in server.log.read_text()
+        # -9, or no code: gunicorn's arbiter reaps any child of the master, and when it is first
+        # the supervisor's wait() finds none (ECHILD) and cannot know how it ended
+        assert re.search(r"the background process exited( \(-9\))?; starting it again",
+                         server.log.read_text()), server.log.read_text()
     finally:
         server.stop()
 
@@ -210,7 +213,7 @@ def test_a_busy_server_slows_a_job_to_its_share(tmp_path):
 def test_the_queue_is_in_the_database(app, h):
     """The web process only queues: the import's tokenize job is a row, not a process, and a
     second queued one is not added while one waits."""
-    from annotator.tokenize_job import kick_for_app
+    from annotator.services.tokenize_job import kick_for_app
 
     p = h.project("P", language="en")
     h.docs(p, [{"text": "One text."}])
@@ -218,8 +221,9 @@ def test_the_queue_is_in_the_database(app, h):
     kick_for_app(app)
     kick_for_app(app)
     with h.session() as s:
-        from annotator.models import Job
         from sqlmodel import select
+
+        from annotator.storage.models import Job
 
         found = s.execute(select(Job)).scalars().all()
     assert [(j.kind, j.state) for j in found] == [("tokenize", "queued")]

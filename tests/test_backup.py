@@ -19,9 +19,9 @@ from conftest import PG_URL
 from test_worker_retire import wait_for
 
 from annotator.cli import main
-from annotator.db import Database, head_revision, migrate
-from annotator.inuse import exclusive, holders, holding
-from annotator.users import create_user
+from annotator.services.users import create_user
+from annotator.storage.db import Database, head_revision, migrate
+from annotator.storage.inuse import exclusive, holders, holding
 
 
 @pytest.fixture
@@ -187,8 +187,8 @@ DEADLINE_S = 60
 
 def make_docs(path, texts: list[str]):
     """An annotator database with one project of documents whose tokens are not stored yet."""
-    from annotator.importing import import_records
-    from annotator.projects import create_project
+    from annotator.services.importing import import_records
+    from annotator.services.projects import create_project
 
     url = f"sqlite:///{path}"
     migrate(url)
@@ -215,7 +215,7 @@ def tokens_fit_their_texts(path) -> bool:
     """Every stored token list is the tokenizer's for that document's own text."""
     import json
 
-    from annotator.nlp import get_tokenizer_boundaries
+    from annotator.core.nlp import get_tokenizer_boundaries
 
     return all(tokens is None or [tuple(t) for t in json.loads(tokens)]
                == [tuple(t) for t in get_tokenizer_boundaries(text, "en")]
@@ -341,7 +341,7 @@ def old_database(old):
     from alembic import command
     from alembic.config import Config
 
-    from annotator.db import MIGRATIONS, make_engine
+    from annotator.storage.db import MIGRATIONS, make_engine
 
     engine = make_engine(f"sqlite:///{old}", immediate=True)
     cfg = Config()

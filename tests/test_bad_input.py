@@ -22,13 +22,13 @@ from hashlib import sha256
 
 import pytest
 from click.testing import CliRunner
+from conftest import PASSWORD, PG_URL, Helper, reset_postgres
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from annotator import create_app
 from annotator.cli import main
-from annotator.db import migrate
-from conftest import PASSWORD, PG_URL, Helper, reset_postgres
+from annotator.storage.db import migrate
 
 URL = "/api/v1"
 TEXT = "메타는 Scale AI에 투자했다."  # ORG 0:2 메타, ORG 4:12 Scale AI; [3] and [9] are spaces
@@ -96,7 +96,7 @@ def world(tmp_path_factory, template_db):
     other = h.project("Other", label_set=[{"name": "PLACE"}, {"name": "NOTE", "kind": "span"}])
     d0, d1 = h.docs(news, [{"id": "d0", "text": TEXT}, {"id": "d1", "text": "두 번째 문서"}])
     (o0,) = h.docs(other, [{"id": "o0", "text": TEXT}])
-    from annotator.models import Label
+    from annotator.storage.models import Label
 
     with h.session() as s:
         place_id = s.execute(select(Label.id).where(Label.project_id == other.id,
@@ -925,7 +925,7 @@ def exact_project(world):
 @pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("name", EXACT, ids=list(EXACT))
 def test_text_and_offsets_come_back_exactly(world, exact_project, tmp_path, route, name):
-    from annotator.models import Document
+    from annotator.storage.models import Document
 
     text, targets = EXACT[name]
     ext_id = f"{route}-{ROUTES.index(route)}-{list(EXACT).index(name)}"
@@ -957,7 +957,7 @@ BOM = b"\xef\xbb\xbf"
 ], ids=["txt", "jsonl", "csv"])
 def test_a_bom_is_removed_and_said_so_by_the_cli(world, exact_project, tmp_path, name, data,
                                                  first_text):
-    from annotator.models import Document
+    from annotator.storage.models import Document
 
     (tmp_path / name).write_bytes(data)
     result = world.cli("import", "Exact", str(tmp_path / name))
@@ -983,7 +983,7 @@ def test_a_bom_is_removed_and_said_so_by_the_api(world, exact_project):
 
 def test_a_bom_before_a_json_body_is_ignored(world, exact_project):
     """RFC 8259 lets a parser ignore a BOM; the JSON endpoints do (nothing in the text changes)."""
-    from annotator.models import Document
+    from annotator.storage.models import Document
 
     status, _, _ = world.call("post", URL + f"/projects/{exact_project.id}/documents", who="lena",
                               raw=jsonl({"id": "bom-body", "text": "\ufeffkept"}))
@@ -1004,7 +1004,7 @@ def test_raw_utf8_json_bodies_keep_every_character(world, exact_project):
     status, body, _ = world.call("post", URL + f"/projects/{exact_project.id}/documents", raw=raw,
                                  who="lena")
     assert status == 201, body
-    from annotator.models import Document
+    from annotator.storage.models import Document
 
     with world.h.session() as s:
         doc = s.execute(select(Document).where(Document.external_id == "raw-utf8")).scalar_one()
@@ -1036,7 +1036,7 @@ def test_the_html_import_says_a_bom_was_removed(world, exact_project):
 @pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", None])
 def test_a_json_body_is_read_whatever_its_content_type(world, exact_project, content_type):
     """`curl -d` sends form-encoded: the raw body is still read as JSON, not parsed as a form."""
-    from annotator.models import Document
+    from annotator.storage.models import Document
 
     ext = f"ctype-{content_type}"
     status, _, _ = world.call("post", URL + f"/projects/{exact_project.id}/documents", who="lena",

@@ -71,8 +71,9 @@ def test_projects_and_import_all_or_nothing(run, tmp_path):
 
 
 def test_imported_text_is_stored_exactly(run, tmp_path, h):
-    from annotator.models import Document
     from sqlalchemy import select
+
+    from annotator.storage.models import Document
 
     run("projects", "create", "Exact", "--language", "ko")
     raw = "메타는\r\n  두 칸\u00a0NBSP 😀 e\u0301 \u1106\u1161"  # CRLF, NBSP, emoji, combining, NFD Hangul

@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
+from conftest import CORPUS
 from sqlalchemy import select
 
-from annotator.demo import DEMO_NAME, corpus_files
-from annotator.models import Document
-from conftest import CORPUS
+from annotator.services.demo import DEMO_NAME, corpus_files
+from annotator.storage.models import Document
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
@@ -15,7 +15,8 @@ def test_demo_texts_equal_the_corpus_files_byte_for_byte(h):
     project = h.demo()
     assert project.name == DEMO_NAME and project.language == "ko"
     with h.session() as s:
-        docs = {d.external_id: d for d in s.execute(select(Document).where(Document.project_id == project.id)).scalars()}
+        query = select(Document).where(Document.project_id == project.id)
+        docs = {d.external_id: d for d in s.execute(query).scalars()}
     files = corpus_files()
     assert len(files) == 5 and set(docs) == {p.stem for p in files}
     for path in files:
@@ -44,8 +45,8 @@ def test_the_shipped_corpus_is_the_delivered_one_byte_for_byte():
 
 
 def test_demo_is_idempotent_and_new_users_can_log_in(h, client):
-    from annotator.demo import load_demo
-    from annotator.users import authenticate
+    from annotator.services.demo import load_demo
+    from annotator.services.users import authenticate
 
     with h.session() as s:
         project, passwords = load_demo(s)
@@ -64,7 +65,7 @@ def test_demo_is_idempotent_and_new_users_can_log_in(h, client):
 def test_demo_guidelines_are_the_news_guidelines(h, client):
     project = h.demo()
     with h.session() as s:
-        from annotator.users import get_user
+        from annotator.services.users import get_user
         lead = get_user(s, "lead")
     api = h.api(lead)
     status, body = api.get(f"/api/v1/projects/{project.id}")

@@ -1,13 +1,23 @@
-"""The README stays honest: every CLI command and configuration key is documented."""
+"""The README and the manual in docs/ stay honest: every CLI command and option, every
+configuration key and every API endpoint is documented on its page, every page is one click
+from the README, and every link between them leads somewhere."""
 
+import re
 from pathlib import Path
 
 import click
+import pytest
 
 from annotator.cli import main
-from annotator.config import PREFIX, SETTINGS
+from annotator.core.config import PREFIX, SETTINGS
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = ROOT / "docs"
+CLI = (DOCS / "cli.md").read_text(encoding="utf-8")
+CONFIG = (DOCS / "configuration.md").read_text(encoding="utf-8")
+API = (DOCS / "api.md").read_text(encoding="utf-8")
+PAGES = sorted(DOCS.glob("*.md"))
 
 
 def commands(group: click.Group, prefix: str = "annotator"):
@@ -18,13 +28,13 @@ def commands(group: click.Group, prefix: str = "annotator"):
             yield f"{prefix} {name}"
 
 
-def test_every_cli_command_is_in_the_readme():
-    missing = [c for c in commands(main) if f"`{c}" not in README]
+def test_every_cli_command_is_in_the_cli_reference():
+    missing = [c for c in commands(main) if f"`{c}" not in CLI]
     assert not missing, missing
 
 
-def test_every_setting_is_in_the_readme():
-    missing = [PREFIX + key for key in SETTINGS if f"`{PREFIX}{key}`" not in README]
+def test_every_setting_is_in_the_configuration_page():
+    missing = [PREFIX + key for key in SETTINGS if f"`{PREFIX}{key}`" not in CONFIG]
     assert not missing, missing
 
 
@@ -35,9 +45,9 @@ def test_readme_first_screen_has_exactly_two_setup_commands():
     assert [ln.split()[0] for ln in lines] == ["./scripts/demo", "./scripts/test"]
 
 
-def test_every_cli_option_is_in_its_commands_readme_row():
+def test_every_cli_option_is_in_its_commands_row():
     """A new option (say `annotator export --provenance`) is written in its command's row."""
-    rows = [line for line in README.splitlines() if line.startswith("| `annotator ")]
+    rows = [line for line in CLI.splitlines() if line.startswith("| `annotator ")]
     missing = []
     for name in commands(main):
         row = [r for r in rows if r.startswith((f"| `{name} ", f"| `{name}`"))]
@@ -51,11 +61,9 @@ def test_every_cli_option_is_in_its_commands_readme_row():
     assert not missing, missing
 
 
-def test_every_api_endpoint_is_in_the_readme(app):
+def test_every_api_endpoint_is_in_the_api_reference(app):
     """Each JSON API rule has a row `| `METHOD /api/v1/...` (ids as <pid>, <did>, <username>)."""
-    import re
-
-    rows = "\n".join(line for line in README.splitlines() if line.startswith("| `"))
+    rows = "\n".join(line for line in API.splitlines() if line.startswith("| `"))
     missing = []
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v1/"):
@@ -65,3 +73,37 @@ def test_every_api_endpoint_is_in_the_readme(app):
             if f"`{method} {path}" not in rows:
                 missing.append(f"{method} {path}")
     assert not missing, missing
+
+
+def test_the_readme_is_a_front_page_and_every_manual_page_is_one_click_from_it():
+    assert len(README.splitlines()) <= 150
+    linked = set(re.findall(r"\]\((docs/[\w-]+\.md)", README))
+    assert {f"docs/{p.name}" for p in PAGES} - linked == set()
+
+
+def _links(text: str):
+    """Relative Markdown links and images: (target, anchor)."""
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if "://" in target or target.startswith("mailto:"):
+            continue
+        path, _, anchor = target.partition("#")
+        yield path, anchor
+
+
+def _anchors(text: str) -> set[str]:
+    """GitHub's heading ids: lower case, punctuation dropped, spaces to hyphens."""
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+            for h in re.findall(r"^#+ (.+)$", text, re.M)}
+
+
+@pytest.mark.parametrize("page", [ROOT / "README.md", ROOT / "SECURITY.md", *PAGES], ids=lambda p: p.name)
+def test_every_link_leads_somewhere(page):
+    text = page.read_text(encoding="utf-8")
+    broken = []
+    for path, anchor in _links(text):
+        target = (page.parent / path).resolve() if path else page
+        if not target.exists():
+            broken.append(f"{path}: no such file")
+        elif anchor and target.suffix == ".md" and anchor not in _anchors(target.read_text(encoding="utf-8")):
+            broken.append(f"{path}#{anchor}: no such heading")
+    assert broken == []

@@ -31,9 +31,9 @@ from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from annotator import create_app
-from annotator.annotations import find_annotation, history, spans_of
-from annotator.db import Database, migrate
-from annotator.models import Annotation, User
+from annotator.services.annotations import find_annotation, history, spans_of
+from annotator.storage.db import Database, migrate
+from annotator.storage.models import Annotation, User
 
 pytestmark = pytest.mark.slow
 

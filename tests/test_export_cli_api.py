@@ -8,13 +8,12 @@ import zipfile
 
 import pytest
 from click.testing import CliRunner
+from conftest import fixture_000
 from sqlalchemy import event
 
 from annotator.cli import main
-from annotator.export_records import iter_records, majority_spans
-from annotator.models import Document, Project
-
-from conftest import fixture_000
+from annotator.services.export_records import iter_records, majority_spans
+from annotator.storage.models import Document, Project
 
 ORG = lambda s, e: {"start": s, "end": e, "label": "ORG", "attributes": {}}  # noqa: E731
 PERSON = lambda s, e: {"start": s, "end": e, "label": "PERSON", "attributes": {}}  # noqa: E731
@@ -245,7 +244,8 @@ def test_records_in_batches_without_n_plus_one(setup, h):
 def test_cli_out_defaults_to_export_dir(setup, db_url, tmp_path, monkeypatch):
     monkeypatch.setenv("ANNOTATOR_EXPORT_DIR", str(tmp_path / "exports"))
     p = setup["project"]
-    res = CliRunner().invoke(main, ["--db", db_url, "export", str(p.id), "--format", "hf", "--source", "annotator:alice"])
+    res = CliRunner().invoke(main, ["--db", db_url, "export", str(p.id), "--format", "hf",
+                                    "--source", "annotator:alice"])
     assert res.exit_code == 0, res.output
     out = tmp_path / "exports" / f"project-{p.id}-annotator-alice-hf"
     assert {f.name for f in out.iterdir()} == {"train.jsonl", "dev.jsonl", "tags.json", "export-report.json"}

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from annotator import formats, nlp
-from annotator.exporters import EXPORTERS, ExportError, export, iter_jsonl
-from annotator.exporters._common import split_of
-from annotator.exporters.docbin import StreamingDocBin
+from annotator.core import formats, nlp
+from annotator.core.exporters import EXPORTERS, ExportError, export, iter_jsonl
+from annotator.core.exporters._common import split_of
+from annotator.core.exporters.docbin import StreamingDocBin
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = sorted((ROOT / "tests" / "fixtures").glob("annotated-*.jsonl"))
@@ -154,13 +154,14 @@ def test_jsonl_round_trip_byte_exact(tmp_path):
     docs = fixture_docs()
     export(to_records(docs), LABELS, "jsonl", tmp_path)
     raw = (tmp_path / "annotations.jsonl").read_bytes()
-    assert "메타가 선택한 남자".encode("utf8") in raw  # not \u-escaped
+    assert "메타가 선택한 남자".encode() in raw  # not \u-escaped
     again = formats.parse_jsonl(raw, LABELS)
     assert len(again) == len(docs)
     for a, b in zip(docs, again):
         assert b["text"].encode("utf8") == a["text"].encode("utf8")
         assert b["id"] == a["id"]
-        key = lambda s: (s["start"], s["end"], s["label"], json.dumps(s["attributes"], sort_keys=True))
+        def key(s):
+            return (s["start"], s["end"], s["label"], json.dumps(s["attributes"], sort_keys=True))
         assert sorted(map(key, b["spans"])) == sorted(map(key, a["spans"]))
         assert b["meta"]["annotator"] == "gold" and b["meta"]["status"] == "submitted"
 
@@ -383,6 +384,6 @@ def test_train_on_export_and_load_in_fresh_process(tmp_path):
                          timeout=300, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     got = json.loads(res.stdout.strip().splitlines()[-1])
-    assert got["text_ok"] and got["tok"] == "annotator.nlp"
+    assert got["text_ok"] and got["tok"] == "annotator.core.nlp"
     assert got["tokens"][:2] == ["메타", "는"]
     assert got["pipe"] == ["tok2vec", "ner", "spancat"] and got["sc"]

@@ -13,7 +13,7 @@ from conftest import PG_URL
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.exc import IntegrityError
 
-from annotator import faults
+from annotator.core import faults
 
 
 def test_sqlite_full_is_a_full_disk(tmp_path):

@@ -21,9 +21,10 @@ from conftest import PG_URL, Helper
 from sqlalchemy import create_engine, text
 from test_durability import SECRET, Server, stored_history, user_id
 
-from annotator import create_app, faults
-from annotator.db import migrate, reset_postgres
-from annotator.worker import LOOP_BODY_LIMIT, REQUEST_TIMEOUT
+from annotator import create_app
+from annotator.core import faults
+from annotator.storage.db import migrate, reset_postgres
+from annotator.web.worker import LOOP_BODY_LIMIT, REQUEST_TIMEOUT
 
 pytestmark = pytest.mark.slow
 
@@ -578,7 +579,7 @@ def worker_pids(server, settle_s: float = 30) -> set[int]:
         for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
             try:
                 cmd = Path(f"/proc/{c}/cmdline").read_bytes()
-                if b"tokenize_job" not in cmd and b"annotator.background" not in cmd:
+                if b"tokenize_job" not in cmd and b"annotator.services.background" not in cmd:
                     out.add(int(c))
             except OSError:
                 pass
@@ -606,7 +607,7 @@ def test_large_bodies_need_credentials_a_limit_and_a_free_upload_slot(served):
     """Bodies the loop does not read are read whole before the app: never for an anonymous
     client (401 unread), never past MAX_UPLOAD_MB even when chunked (413), at most UPLOADS at
     once per worker (503 with the error shape); meanwhile everyone else is served."""
-    from annotator.worker import UPLOADS
+    from annotator.web.worker import UPLOADS
 
     server, _h, token, docs = served
     anon = raw_exchange(server.port, b"POST /api/v1/projects/1/documents HTTP/1.1\r\nHost: t\r\n"
@@ -653,7 +654,7 @@ def test_a_client_that_does_not_read_its_answers_does_not_stall_the_others(serve
         for _ in range(4):
             s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            s.sendall(b"GET /static/js/annotate.js HTTP/1.1\r\nHost: t\r\n\r\n" * 300)
+            s.sendall(b"GET /static/js/annotate/page.js HTTP/1.1\r\nHost: t\r\n\r\n" * 300)
             socks.append(s)
         time.sleep(1.0)
         for _ in range(10):

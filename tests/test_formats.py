@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from annotator import formats
-from annotator.formats import FormatError
+from annotator.core import formats
+from annotator.core.formats import FormatError
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "annotated-000.jsonl"
@@ -133,8 +133,10 @@ GOOD = {"text": "메타는 좋다", "spans": [{"start": 0, "end": 2, "label": "O
     ({"text": "메타", "spans": [{"start": 1, "end": 1, "label": "ORG"}]}, 2, "spans[0]", "outside the text"),
     ({"text": "메타", "spans": [{"start": "0", "end": 1, "label": "ORG"}]}, 2, "spans[0]", "integers"),
     ({"text": "메타", "spans": [{"start": 0, "end": 2}]}, 2, "spans[0].label", "required"),
-    ({"text": "메타", "spans": [{"start": 0, "end": 2, "label": "PLACE"}]}, 2, "spans[0].label", "not in the label set"),
-    ({"text": "메타", "spans": [{"start": 0, "end": 2, "label": "CLAIM"}]}, 2, "spans[0].attributes.stance", "required"),
+    ({"text": "메타", "spans": [{"start": 0, "end": 2, "label": "PLACE"}]}, 2, "spans[0].label",
+     "not in the label set"),
+    ({"text": "메타", "spans": [{"start": 0, "end": 2, "label": "CLAIM"}]}, 2, "spans[0].attributes.stance",
+     "required"),
     ({"text": "메타", "spans": [{"start": 0, "end": 2, "label": "CLAIM", "stance": "love"}]}, 2,
      "spans[0].attributes.stance", "not one of"),
     ({"text": "메타 왕", "spans": [{"start": 0, "end": 2, "label": "ORG"}, {"start": 1, "end": 4, "label": "PERSON"}]},

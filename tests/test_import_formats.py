@@ -7,10 +7,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from conftest import corpus_text
 
 from annotator.cli import main
-
-from conftest import corpus_text
 
 ART = corpus_text("001")  # emoji outside the BMP
 SNIP = ART[:400]
@@ -85,7 +84,7 @@ def test_conll_bio_by_the_import_page(setup, h, client):
     import io
 
     data = ("-DOCSTART- -X- -X- O\n\n알렉산드르 -X- _ B-PERSON\n왕 -X- _ I-PERSON\n은 -X- _ O\n\n"
-            "메타 NNP B-ORG\n가 _ O\n").encode("utf-8")
+            "메타 NNP B-ORG\n가 _ O\n").encode()
     csrf = h.login(client, lead)
     resp = client.post(f"/projects/{p.id}/import", data={
         "csrf_token": csrf, "files": [(io.BytesIO(data), "news.conll")]},

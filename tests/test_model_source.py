@@ -8,11 +8,12 @@ and patterns, only for the version that suggests, and order the queue by them on
 
 from __future__ import annotations
 
-from annotator.models import ModelVersion, Prediction
-from annotator.suggest import MODEL_MIN_SCORE, Taken, suggest
+from annotator.core.suggest import MODEL_MIN_SCORE, Taken, suggest
+from annotator.storage.models import ModelVersion, Prediction
 
 TEXT = "메타는 알렉산드르 왕을 영입했다. 스케일AI 창업자다."
-TOKENS = [[0, 2], [2, 3], [4, 9], [10, 11], [11, 12], [13, 17], [17, 18], [18, 19], [20, 25], [26, 29], [29, 30], [30, 31]]
+TOKENS = [[0, 2], [2, 3], [4, 9], [10, 11], [11, 12], [13, 17], [17, 18], [18, 19], [20, 25], [26, 29],
+          [29, 30], [30, 31]]
 
 
 def model_span(text: str, surface: str, label: str, score: float) -> dict:
@@ -93,7 +94,7 @@ def test_the_queue_can_hand_out_the_least_certain_documents_first(h):
     store_version(h, p, 1, {docs[0].id: ([], 0.1), docs[1].id: ([], 0.9), docs[2].id: ([], 0.5)})
     api = h.api(ann)
     with h.session() as s:
-        from annotator.models import Project
+        from annotator.storage.models import Project
 
         project = s.get(Project, p.id)
         project.settings = {**(project.settings or {}), "model": 1}
@@ -146,7 +147,7 @@ def test_a_model_version_joins_the_report_as_a_pseudo_annotator_on_what_it_did_n
 
 
 def test_the_model_suggests_only_what_can_be_a_name():
-    from annotator.suggest import plausible
+    from annotator.core.suggest import plausible
 
     text = "• 흐림제주 📷 Scale AI Inc. (메타)\n구글"
     for surface, ok in (("• 흐림제주", False), ("📷", False), ("Scale AI", True),

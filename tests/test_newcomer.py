@@ -4,7 +4,6 @@ CLI's data directory and version, the favicon, and the demo run a second time.""
 from __future__ import annotations
 
 import pytest
-
 from conftest import PG_URL
 
 # past 2^63 (SQLite's integer), and past 2^31 (PostgreSQL's integer column)
@@ -63,7 +62,8 @@ def elsewhere(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("args", [("projects", "list"), ("users", "list"), ("agreement", "demo"),
-                                  ("export", "demo", "--format", "jsonl"), ("models", "demo"), ("honeypots", "list", "demo"),
+                                  ("export", "demo", "--format", "jsonl"), ("models", "demo"),
+                                  ("honeypots", "list", "demo"),
                                   ("import", "demo", "nothing.txt")])
 def test_a_command_run_from_another_folder_refuses_to_make_an_empty_database(elsewhere, tmp_path, args):
     if args[0] == "import":
@@ -93,8 +93,8 @@ def test_version_is_printed(elsewhere):
 def test_the_demo_a_second_time_keeps_users_and_their_passwords(elsewhere, tmp_path):
     import re
 
-    from annotator.db import Database
-    from annotator.users import authenticate
+    from annotator.services.users import authenticate
+    from annotator.storage.db import Database
 
     first = elsewhere("demo", "--no-serve")
     assert first.exit_code == 0, first.output

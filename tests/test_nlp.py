@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from annotator import nlp
+from annotator.core import nlp
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = sorted((ROOT / "annotator" / "data" / "corpus").glob("*.txt"))
@@ -181,7 +181,7 @@ def test_clause_suggester_proposes_every_fixture_claim():
 
 
 def test_importing_annotator_modules_loads_neither_spacy_nor_kiwi():
-    code = ("import sys, annotator.nlp, annotator.exporters, annotator.formats; "
+    code = ("import sys, annotator.core.nlp, annotator.core.exporters, annotator.core.formats; "
             "bad = [m for m in ('spacy', 'kiwipiepy', 'thinc', 'numpy') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -30,7 +30,8 @@ def wheel(tmp_path_factory):
 def test_wheel_ships_assets_templates_migrations_and_corpus(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("annotator/templates/base.html", "annotator/static/css/app.css",
-                   "annotator/migrations/env.py", "annotator/migrations/versions/0001_initial_schema.py",
+                   "annotator/storage/migrations/env.py",
+                   "annotator/storage/migrations/versions/0001_initial_schema.py",
                    "annotator/data/guidelines-news.md"):
         assert needed in names
     assert sum(n.startswith("annotator/data/corpus/") for n in names) == 5
@@ -72,7 +73,7 @@ def test_installed_wheel_serves_the_demo_with_css(wheel, tmp_path):
                 break
             except OSError:
                 if time.time() > deadline or proc.poll() is not None:
-                    raise AssertionError(proc.stdout.read() if proc.poll() is not None else "timeout")
+                    raise AssertionError(proc.stdout.read() if proc.poll() is not None else "timeout") from None
                 time.sleep(0.3)
         assert 'href="/static/css/app.css"' in page
         css = urllib.request.urlopen(f"http://127.0.0.1:{port}/static/css/app.css").read()
@@ -89,7 +90,7 @@ def test_fast_head_revision_agrees_with_alembic():
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from annotator.db import MIGRATIONS, head_revision
+    from annotator.storage.db import MIGRATIONS, head_revision
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from annotator.patterns import PatternError, match, parse_patterns
+from annotator.core.patterns import PatternError, match, parse_patterns
 
 LABELS = {"PERSON", "ORG", "MONEY"}
 

@@ -2,7 +2,7 @@
 the same for 1 span or 60, for 3 documents or 120.
 
 Counted with SQLAlchemy ``before_cursor_execute`` listeners on the app's engines; the
-hot-path statements that run on the driver's cursor (annotator/fastsql.py) announce
+hot-path statements that run on the driver's cursor (annotator/storage/fastsql.py) announce
 themselves there too. A correctness test of the query plan, not a timing test.
 """
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from annotator import create_app
 from annotator.cli import main
-from annotator.models import ApiToken, LoginFailure, ProjectMember, User
+from annotator.storage.models import ApiToken, LoginFailure, ProjectMember, User
 
 URL = "/api/v1"
 XSS = "<script>alert(1)</script><img src=x onerror=alert(1)>"
@@ -213,7 +213,7 @@ def upgraded(tmp_path, revision: str, fill) -> str:
     from alembic.config import Config
     from conftest import PG_URL, reset_postgres
 
-    from annotator.db import MIGRATIONS, make_engine, migrate
+    from annotator.storage.db import MIGRATIONS, make_engine, migrate
 
     url = PG_URL or f"sqlite:///{tmp_path / 'old.db'}"
     if PG_URL:
@@ -234,7 +234,7 @@ def test_upgrading_makes_existing_people_members_of_existing_projects(tmp_path):
     """Revision 0003 keeps what everyone could see before membership existed."""
     from sqlalchemy import text
 
-    from annotator.db import make_engine
+    from annotator.storage.db import make_engine
 
     def fill(conn):
         conn.execute(
@@ -354,8 +354,8 @@ def test_the_count_is_shared_by_every_worker_and_expires(db_url, tmp_path, h):
     """Two app instances (as two worker processes: separate engines, one database)."""
     from datetime import timedelta
 
-    from annotator import ratelimit
-    from annotator.models import utcnow
+    from annotator.storage.models import utcnow
+    from annotator.web import ratelimit
 
     h.user("alice")
     apps = [
@@ -384,7 +384,7 @@ def test_the_count_is_shared_by_every_worker_and_expires(db_url, tmp_path, h):
 
 
 def test_passwords_are_hashed_with_scrypt(h):
-    from annotator.users import authenticate
+    from annotator.services.users import authenticate
 
     h.user("alice")
     with h.session() as s:
@@ -400,7 +400,7 @@ def test_passwords_are_hashed_with_scrypt(h):
 
 
 def _secret(data_dir: str) -> str:
-    from annotator.config import load_config
+    from annotator.core.config import load_config
 
     return load_config({"DATA_DIR": data_dir})["SECRET_KEY"]
 
@@ -426,7 +426,7 @@ def test_session_secret_is_generated_once_private_and_never_a_default(tmp_path, 
 
 def test_the_default_data_dir_is_outside_the_repository():
     """The default DATA_DIR (secret and database) is git-ignored, and no secret is tracked."""
-    from annotator.config import SETTINGS
+    from annotator.core.config import SETTINGS
 
     default = SETTINGS["DATA_DIR"][0]
     ignored = subprocess.run(["git", "check-ignore", "-q", f"{default}/secret_key"], cwd=ROOT)
@@ -569,7 +569,7 @@ def test_upgrading_keeps_users_and_their_sessions(tmp_path):
     """Revision 0005 adds users.session_epoch (0 for everyone) on SQLite and PostgreSQL."""
     from sqlalchemy import text
 
-    from annotator.db import make_engine
+    from annotator.storage.db import make_engine
 
     url = upgraded(tmp_path, "0004", lambda conn: conn.execute(text(
         "INSERT INTO users (username, role, active, created_at) "
@@ -696,8 +696,8 @@ def test_user_text_in_pages_is_escaped(h, client):
 
 
 def test_names_that_could_carry_markup_are_refused(h):
-    from annotator.errors import Invalid
-    from annotator.projects import check_label_set
+    from annotator.core.errors import Invalid
+    from annotator.services.projects import check_label_set
 
     with pytest.raises(Invalid):
         h.user("<img src=x onerror=alert(1)>")
@@ -717,7 +717,7 @@ class Tags(HTMLParser):
 
 
 def test_guidelines_markdown_is_sanitised():
-    from annotator.security import render_markdown
+    from annotator.web.security import render_markdown
 
     html = render_markdown(
         "**bold** " + XSS + "\n\n[link](javascript:alert(1)) [ok](https://example.org)"

@@ -2,8 +2,8 @@
 
 import pytest
 
-from annotator.projects import LABEL_SETS, check_label_set
-from annotator.spans import LabelSpec, SpanErrors, cp_to_utf16, utf16_to_cp, validate_spans
+from annotator.core.spans import LabelSpec, SpanErrors, cp_to_utf16, utf16_to_cp, validate_spans
+from annotator.services.projects import LABEL_SETS, check_label_set
 
 LABELS = {lab["name"]: LabelSpec(lab["name"], lab["kind"], lab.get("attributes", {}))
           for lab in check_label_set(LABEL_SETS["news"])}
@@ -92,7 +92,7 @@ def test_utf16_offset_inside_surrogate_pair_is_refused():
 
 # --- boundaries inside a user-perceived character (extended grapheme cluster) ------------
 
-from annotator.spans import is_cluster_boundary  # noqa: E402
+from annotator.core.spans import is_cluster_boundary  # noqa: E402
 
 # text, every offset that is a boundary between clusters
 CLUSTERS = [

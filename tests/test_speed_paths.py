@@ -16,15 +16,13 @@ import time
 
 import pytest
 from click.testing import CliRunner
-
-from annotator import nlp
-from annotator.cli import main
-from annotator.db import Database, json_dumps, json_loads, migrate
-from annotator.errors import AnnotatorError
-from annotator.importing import decode_upload, parse_json_or_jsonl, parse_upload
-
 from conftest import PG_URL, ROOT
 
+from annotator.cli import main
+from annotator.core import nlp
+from annotator.core.errors import AnnotatorError
+from annotator.services.importing import decode_upload, parse_json_or_jsonl, parse_upload
+from annotator.storage.db import Database, json_dumps, json_loads, migrate
 
 # --- import parsing -------------------------------------------------------------------
 
@@ -47,7 +45,7 @@ def _outcome(fn, data: bytes):
     b'{"text": "bad utf-8 \xff here"}\n',
     b"\n  \n",
     b"",
-    '{"text": "lone \\ud800 surrogate"}\n'.encode(),
+    b'{"text": "lone \\ud800 surrogate"}\n',
     b'{"text": "nul \\u0000 char"}\n',
 ])
 def test_bytes_parser_gives_what_the_str_parser_gives(data):
@@ -126,7 +124,7 @@ def test_concurrent_writers_queue_and_a_rollback_releases_the_lock(tmp_path):
                                    "VALUES (:u, 'annotator', 1, '2026-01-01 00:00:00')"),
                               {"u": f"w{k}-{i}"})
                     s.commit()
-        except Exception as e:  # noqa: BLE001  (report every failure)
+        except Exception as e:
             errors.append(repr(e))
 
     threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
@@ -201,7 +199,7 @@ def test_tokenize_command_stores_the_tokens_the_exporters_would_compute(h, db_ur
 
 
 def test_a_kicked_job_leaves_when_another_one_is_waiting(tmp_path):
-    from annotator import tokenize_job
+    from annotator.services import tokenize_job
 
     data = str(tmp_path / "data")
     os.makedirs(data)
@@ -223,13 +221,13 @@ import json, sys
 sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'tests')!r})
 from conftest import Api, reset_postgres
 from annotator import create_app
-from annotator.db import migrate
+from annotator.storage.db import migrate
 url = {url!r}
 if url.startswith("postgresql"):
     reset_postgres(url)
 migrate(url)
 app = create_app({{"DATABASE_URL": url, "DATA_DIR": {str(tmp_path / 'data')!r}, "SECRET_KEY": "t"}})
-from annotator.users import create_token, create_user
+from annotator.services.users import create_token, create_user
 with app.extensions["annotator.db"].session() as s:
     u = create_user(s, "lead", "lead", "password-1"); s.commit(); tok = create_token(s, u); s.commit()
 api = Api(app.test_client(), tok)
@@ -312,13 +310,13 @@ def test_export_without_tokens(h):
 # --- the bulk import path: a body of over 1 MiB, several INSERT batches ----------------
 
 def _big_upload(n: int, tail: list[dict] = ()) -> tuple[list[dict], bytes]:
-    from annotator.importing import BATCH
+    from annotator.services.importing import BATCH
 
     assert n > 2 * BATCH  # several batches, the last one partial
     records = [{"id": f"d{i}", "text": f"메타 {i}번 😀 Scale\tAI\n" + "가나다 " * 90,
                 "meta": {"n": i, "emoji": "👍🏽"}} for i in range(n)]
     body = "\n".join(json.dumps(r, ensure_ascii=False) for r in [*records, *tail]).encode()
-    assert len(body) > (1 << 20)  # annotator/request.py's large-body read
+    assert len(body) > (1 << 20)  # annotator/web/request.py's large-body read
     return records, body
 
 

@@ -6,8 +6,14 @@ import json
 
 import pytest
 
-from annotator.suggest import (
-    MONEY_RE, Boundaries, Taken, choose, dictionary_entries, money_candidates, suggest,
+from annotator.core.suggest import (
+    MONEY_RE,
+    Boundaries,
+    Taken,
+    choose,
+    dictionary_entries,
+    money_candidates,
+    suggest,
 )
 
 
@@ -236,7 +242,7 @@ def test_walking_the_tokens_finds_what_searching_the_text_finds():
     find exactly what a search of the text for every entry finds."""
     import random
 
-    from annotator.suggest import Boundaries, dictionary_candidates
+    from annotator.core.suggest import Boundaries, dictionary_candidates
 
     rng = random.Random(7)
     vocab = ["메타", "는", "스케일", "AI", "알렉산드르", "왕", "이", "Meta", "Labs", ",", "가"]
@@ -258,7 +264,7 @@ def test_walking_the_tokens_finds_what_searching_the_text_finds():
 # --- anchoring safeguards: control documents, honeypots, suggestions off, recorded ---------
 
 def test_control_documents_are_a_stable_share_of_each_persons_documents():
-    from annotator.routing import is_control
+    from annotator.services.routing import is_control
 
     for share in (0.1, 0.5):
         picked = [d for d in range(1, 4001) if is_control(7, d, share)]
@@ -272,7 +278,7 @@ def test_control_documents_are_a_stable_share_of_each_persons_documents():
 def exposures(h) -> dict:
     from sqlalchemy import select
 
-    from annotator.models import SuggestionExposure
+    from annotator.storage.models import SuggestionExposure
 
     with h.session() as s:
         return {(e.document_id, e.user_id): e.shown for e in s.execute(select(SuggestionExposure)).scalars()}
@@ -394,14 +400,14 @@ def test_the_report_measures_suggestions_per_source_and_with_against_without(h, 
 
 
 def test_suggestion_figures_without_any_suggestion_say_why():
-    from annotator.anchoring import suggestion_report
+    from annotator.core.anchoring import suggestion_report
 
     out = suggestion_report([{"document": 1, "user": "a", "shown": False, "seconds": None, "spans": []}],
                             [], {}, {"ORG"})
     assert out["sources"] == {}
     assert out["arms"]["with"]["annotations"] == 0 and out["arms"]["with"]["median_seconds"] is None
     assert out["arms"]["without"]["gold"]["f1"] is None and out["arms"]["without"]["gold"]["f1_reason"]
-    from annotator.cli_teams import suggestion_lines  # the CLI's text says so too
+    from annotator.cli.teams import suggestion_lines  # the CLI's text says so too
 
     text = suggestion_lines(out)
     assert text[-1] == "  No suggestion accepted or rejected in submitted work yet."

@@ -16,8 +16,8 @@ from sqlalchemy import select, update
 from statsmodels.stats.inter_rater import fleiss_kappa
 
 from annotator.cli import main
-from annotator.models import Annotation, AnnotationVersion, Document, GoldDecision, Reservation, User, utcnow
-from annotator.routing import honeypot_slot
+from annotator.services.routing import honeypot_slot
+from annotator.storage.models import Annotation, AnnotationVersion, Document, GoldDecision, Reservation, User, utcnow
 
 URL = "/api/v1"
 ENTITY_RE = re.compile(
@@ -373,7 +373,7 @@ def test_stale_reservation_is_released_and_k_is_honoured(h):
 
 
 def test_reservation_minutes_is_a_setting(h):
-    lead, alice, bob = h.user("lena", "lead"), h.user("alice"), h.user("bob")  # noqa: F841
+    lead, alice, bob = h.user("lena", "lead"), h.user("alice"), h.user("bob")
     project = h.project("Solo", k=1)
     (doc,) = h.docs(project, [{"id": "only", "text": "Meta bought Scale AI."}])
     status, body = h.api(lead)._call("patch", f"{URL}/projects/{project.id}/settings", {"reservation_minutes": 5})

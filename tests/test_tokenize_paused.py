@@ -118,8 +118,8 @@ def free_bytes(path) -> int:
 
 def test_the_servers_job_on_a_full_tmpfs_pauses_and_resumes_when_space_is_freed(
         small_tmpfs, tmp_path):
-    from annotator.db import Database
-    from annotator.users import create_token, create_user
+    from annotator.services.users import create_token, create_user
+    from annotator.storage.db import Database
 
     db = make_docs(small_tmpfs / "annotator.db", TEXTS)  # imported while no server ran
     url = f"sqlite:///{db}"

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from annotator.cli import main
-from annotator.models import Document, Project
+from annotator.storage.models import Document, Project
 
 TEXT = "알렉산더왕대표는 말했다. 메타는 투자했다."  # Kiwi glues 알렉산더왕 without the word
 OTHER = "메타슈퍼인텔리전스를 만들었다"
@@ -131,7 +131,7 @@ def test_cli_words_and_tokenize(h, ko, db_url):
 
 
 def test_under_serve_the_page_is_told_tokens_are_pending(app, h, ko):
-    """`annotator serve` leaves tokenizing to the background job (annotator.tokenize_job):
+    """`annotator serve` leaves tokenizing to the background job (annotator.services.tokenize_job):
     the answer comes at once, without tokens, and says so."""
     _lead, ann, _p, docs = ko
     app.config.update(SERVING=True, BACKGROUND_TOKENIZE=True)

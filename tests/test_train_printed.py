@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from annotator.cli import main
 from conftest import ROOT
 from test_teams import spans_by
+
+from annotator.cli import main
 
 VENV_BIN = Path(sys.executable).parent
 FEW_STEPS = ["--training.max_steps", "12", "--training.eval_frequency", "6"]
@@ -30,13 +30,14 @@ def readme_training_commands() -> list[str]:
 
 
 def annotate_demo(h, names=("alice", "bob"), only=None):
-    from annotator.users import get_user
+    from annotator.services.users import get_user
 
     project = h.demo()
     h.tokenize(project)
     with h.session() as s:
-        from annotator.models import Document
         from sqlalchemy import select
+
+        from annotator.storage.models import Document
 
         docs = list(s.execute(select(Document).where(Document.project_id == project.id)
                               .order_by(Document.id)).scalars())
@@ -116,8 +117,9 @@ def test_an_empty_dev_split_is_refused_with_what_to_do_and_dev_0_trains_on_all(h
 
 def test_a_component_without_training_examples_is_left_out_of_the_config(h, cli, tmp_path):
     """No CLAIM in the training split: no spancat in config.cfg (spaCy stopped with E143)."""
-    from annotator.models import Annotation, Label, Span
     from sqlalchemy import delete, select
+
+    from annotator.storage.models import Annotation, Label, Span
 
     project = annotate_demo(h)
     with h.session() as s:

@@ -1,4 +1,4 @@
-"""Training (annotator/training.py, learn.py): the pure parts, then `annotator train` on the
+"""Training (annotator/services/training.py, learn.py): the pure parts, then `annotator train` on the
 demo corpus with article 000 as gold, its predictions served as suggestions, the model loaded
 in a fresh process, and a failed training that leaves the previous version suggesting.
 Real spaCy, a real database, the real CLI."""
@@ -15,10 +15,16 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from annotator.cli import main
-from annotator.exporters._common import LabelSet
-from annotator.projects import LABEL_SETS
-from annotator.training import (
-    CUT_CHARS, MIN_ENTITY_SPANS, TrainingError, check_enough, examples, split, ungroup,
+from annotator.core.exporters._common import LabelSet
+from annotator.services.projects import LABEL_SETS
+from annotator.services.training import (
+    CUT_CHARS,
+    MIN_ENTITY_SPANS,
+    TrainingError,
+    check_enough,
+    examples,
+    split,
+    ungroup,
 )
 
 FIXTURE = Path(__file__).parent / "fixtures" / "annotated-000.jsonl"
@@ -83,7 +89,7 @@ def run(db_url, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_train_on_the_demo_with_article_000_as_gold_then_suggest_and_fail_safely(
         h, run, tmp_path):
-    from annotator.models import Document, ModelVersion, Prediction, Project
+    from annotator.storage.models import Document, ModelVersion, Prediction, Project
 
     project = h.demo()
     h.settings(project, control_share=0.0)
@@ -124,7 +130,7 @@ def test_train_on_the_demo_with_article_000_as_gold_then_suggest_and_fail_safely
     spans = stored[other.id]
     assert spans and all(0 <= s["start"] < s["end"] <= len(text) and 0 <= s["score"] <= 1
                          for s in spans)
-    from annotator.learn import offered_labels
+    from annotator.services.learn import offered_labels
 
     offered = offered_labels(scores)
     assert all(s["offered"] == (s["label"] in offered) for s in spans)
@@ -138,7 +144,7 @@ def test_train_on_the_demo_with_article_000_as_gold_then_suggest_and_fail_safely
     assert bool(model_items) == bool(offered)
 
     # the saved model loads in a fresh process and predicts what was stored
-    code = ("import json, sys; from annotator.training import load, predict; "
+    code = ("import json, sys; from annotator.services.training import load, predict; "
             "nlp = load(sys.argv[1]); print(json.dumps(predict(nlp, [sys.argv[2]], json.loads("
             "sys.argv[3]), [json.loads(sys.argv[4])])[0]['spans']))")
     fresh = subprocess.run([sys.executable, "-c", code, str(Path(version.path) / "model"), text,
@@ -151,7 +157,7 @@ def test_train_on_the_demo_with_article_000_as_gold_then_suggest_and_fail_safely
     # a training that fails (the gold is gone: nothing to learn from) says why, exit 1, and
     # leaves version 1 suggesting
     with h.session() as s:
-        from annotator.models import Annotation, User
+        from annotator.storage.models import Annotation, User
 
         gold_user = s.execute(select(User).where(User.username == "gold")).scalar_one()
         s.delete(s.execute(select(Annotation).where(Annotation.user_id == gold_user.id)).scalar_one())
@@ -168,7 +174,7 @@ def test_train_on_the_demo_with_article_000_as_gold_then_suggest_and_fail_safely
 
 
 def test_a_label_suggests_only_once_learned_well_enough():
-    from annotator.learn import offered_labels
+    from annotator.services.learn import offered_labels
 
     scores = {"labels": {"ORG": {"p": 0.9, "predicted": 10}, "PERSON": {"p": 0.95, "predicted": 3},
                          "MONEY": {"p": 0.5, "predicted": 40}}}

@@ -1,7 +1,7 @@
 """Under `annotator serve`, a worker retires after a big request (an import body of 4 MiB or
 more, an export) and the gunicorn master forks a fresh one; small requests keep it.
 
-Why (annotator/server.py, docs/speed.md): what such a request leaves in a worker (CPython
+Why (annotator/web/server.py, docs/speed.md): what such a request leaves in a worker (CPython
 arenas pinned by a few long-lived objects, pages copied from the master, SQLite caches) is
 not given back by any trim; a fresh fork of the preloaded app is. The real server, a real
 SQLite file, workers seen through /proc.
@@ -15,14 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import Helper
 from sqlalchemy import func, select
 from test_durability import SECRET, Client, Server
 
 from annotator import create_app
-from annotator.db import migrate
-from annotator.models import Document
-from annotator.server import BIG_REQUEST
-from conftest import Helper
+from annotator.storage.db import migrate
+from annotator.storage.models import Document
+from annotator.web.server import BIG_REQUEST
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,7 @@ def workers(server: Server) -> set[int]:
             cmd = Path(f"/proc/{c}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"tokenize_job" not in cmd and b"annotator.background" not in cmd:
+        if b"tokenize_job" not in cmd and b"annotator.services.background" not in cmd:
             out.add(int(c))
     return out
 
@@ -188,7 +188,7 @@ def test_the_master_settles_a_wal_its_workers_left(tmp_path):
     import subprocess
     import sys
 
-    from annotator.checkpoint import settle
+    from annotator.storage.checkpoint import settle
 
     path = tmp_path / "annotator.db"
     subprocess.run([sys.executable, "-c", (

@@ -54,7 +54,7 @@ def browser():
 def kiwi_loaded():
     """Load Kiwi once up front, as a running server would have it after its first Korean
     document: tests then wait for the page, not for the analyser's model to load."""
-    from annotator.nlp import get_kiwi
+    from annotator.core.nlp import get_kiwi
 
     get_kiwi(())
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Page, expect
-
 from conftest import PASSWORD
+from playwright.sync_api import Page, expect
 
 
 def u16(text: str, cp: int) -> int:

@@ -5,19 +5,18 @@ with their span, and the save indicator always in view."""
 
 from __future__ import annotations
 
-import re
 from types import SimpleNamespace
 
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from browser.helpers import drag_select, login, open_doc, spans_on_page, u16, wait_saved
+from browser.helpers import drag_select, login, open_doc, spans_on_page, u16
 
 
 @pytest.fixture
 def demo(h):
-    from annotator.models import Document
+    from annotator.storage.models import Document
 
     project = h.demo()
     ann = h.user("ann")
@@ -50,9 +49,9 @@ def test_exactly_one_span_looks_selected(page, live, demo):
         i = doc.text.index(word)
         drag_select(page, doc.text, i, i + len(word))
         page.keyboard.press(key)
-    page.screenshot(path="/tmp/x/sel.png")
     assert page.locator(".sg.sel").count() >= 1
-    assert selected_spans(page) == 1, page.evaluate("() => [...document.querySelectorAll('.sg.sel')].map(e => e.textContent)")
+    assert selected_spans(page) == 1, page.evaluate(
+        "() => [...document.querySelectorAll('.sg.sel')].map(e => e.textContent)")
     page.keyboard.press("Escape")
     expect(page.locator(".sg.sel")).to_have_count(0)
 
@@ -158,8 +157,9 @@ CONTRAST = """() => {
 
 def with_saved_spans(h, demo, doc, name="ann"):
     """Spans of every entity label saved for ``doc`` (on token boundaries, as the page saves)."""
-    from annotator.users import get_user
     from test_teams import spans_by
+
+    from annotator.services.users import get_user
 
     with h.session() as s:
         user = get_user(s, name)

@@ -13,13 +13,20 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from browser.helpers import (
-    drag_select, login, open_doc, open_next, spans_on_page, u16, wait_ready, wait_saved,
+    drag_select,
+    login,
+    open_doc,
+    open_next,
+    spans_on_page,
+    u16,
+    wait_ready,
+    wait_saved,
 )
 
 
 @pytest.fixture
 def demo(h):
-    from annotator.models import Document
+    from annotator.storage.models import Document
 
     project = h.demo()
     ann = h.user("ann")
@@ -150,7 +157,7 @@ def test_claim_needs_a_stance_before_it_is_saved_or_submitted(page, live, demo):
     page.keyboard.press("Enter")  # refused
     expect(page.get_by_test_id("message")).to_contain_text("Cannot submit")
     assert demo.saved(doc.id)["status"] == "in_progress"
-    assert "/documents/%d/" % doc.id in page.url
+    assert f"/documents/{doc.id}/" in page.url
 
     # Submit selected the incomplete CLAIM: f sets its stance.
     expect(page.get_by_test_id("selection-bar")).to_contain_text("CLAIM")
@@ -262,7 +269,7 @@ def test_submit_with_enter_opens_a_different_document(page, live, demo):
     drag_select(page, doc.text, i, i + 2)
     page.keyboard.press("2")
     page.keyboard.press("Enter")
-    page.wait_for_url(re.compile(r"/documents/(?!%d/)\d+/annotate$" % first))
+    page.wait_for_url(re.compile(rf"/documents/(?!{first}/)\d+/annotate$"))
     wait_ready(page)
     second = int(re.search(r"/documents/(\d+)/", page.url).group(1))
     assert second != first
@@ -279,7 +286,7 @@ def test_skip_with_a_reason(page, live, demo):
     expect(dialog).to_be_visible()
     page.keyboard.type("not a news article")
     page.keyboard.press("Enter")
-    page.wait_for_url(re.compile(r"/documents/(?!%d/)\d+/annotate$" % first))
+    page.wait_for_url(re.compile(rf"/documents/(?!{first}/)\d+/annotate$"))
     body = demo.saved(first)
     assert body["status"] == "skipped" and body["skip_reason"] == "not a news article"
 
@@ -315,7 +322,7 @@ def test_skip_reason_is_typed_into_the_dialog_even_when_frames_are_slow(slow_fra
     page.keyboard.type("duplicate")  # at once: no key may be lost before the input has focus
     expect(dialog.locator("input")).to_be_focused()
     page.keyboard.press("Enter")
-    page.wait_for_url(re.compile(r"/documents/(?!%d/)\d+/annotate$" % first))
+    page.wait_for_url(re.compile(rf"/documents/(?!{first}/)\d+/annotate$"))
     assert demo.saved(first)["skip_reason"] == "duplicate"
 
 
@@ -436,8 +443,8 @@ def test_misaligned_span_is_marked_at_once_and_the_word_list_fixes_it(page, live
 def test_tokens_from_the_background_job_reach_an_open_page(page, app, live, h):
     """Under `annotator serve` the web process does not tokenize: the page opens at once,
     snaps to words, asks again, and marks with the export's tokens once the job stored them."""
-    from annotator import background
-    from annotator.models import Document
+    from annotator.services import background
+    from annotator.storage.models import Document
 
     app.config.update(SERVING=True, BACKGROUND_TOKENIZE=True)  # as `annotator serve` sets them
     p, doc = open_glued_name(page, live, h)

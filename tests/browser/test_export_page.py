@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+from test_train_printed import FEW_STEPS, annotate_demo
 
 from browser.helpers import login
-from test_train_printed import FEW_STEPS, annotate_demo
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 

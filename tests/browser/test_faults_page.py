@@ -8,14 +8,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import PG_URL, Helper
 from playwright.sync_api import expect
 from test_faults import SECRET, _can_mount, fill
 
 from annotator import create_app
-from annotator.db import migrate
+from annotator.storage.db import migrate
 from browser.conftest import LiveServer
 from browser.helpers import drag_select, login, open_doc, wait_saved
-from conftest import PG_URL, Helper
 
 SHOTS = Path(__file__).resolve().parent.parent.parent / "exports" / "screenshots"
 
@@ -49,7 +49,7 @@ def test_a_full_disk_is_said_on_the_page_and_the_spans_save_when_space_returns(p
     ann = h.user("ann")
     from sqlalchemy import select
 
-    from annotator.models import Document
+    from annotator.storage.models import Document
 
     with h.session() as s:
         doc = s.execute(select(Document).where(Document.project_id == project.id)

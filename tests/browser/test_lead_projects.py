@@ -89,7 +89,7 @@ def test_lead_creates_and_edits_a_project_with_its_label_set(page, live, h):
 
 
 def _project(h, pid):
-    from annotator.models import Project
+    from annotator.storage.models import Project
 
     with h.session() as s:
         return s.get(Project, pid)

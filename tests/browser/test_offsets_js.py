@@ -6,9 +6,9 @@ Python's str indices are the truth: every offset the page sends must equal them.
 from __future__ import annotations
 
 import pytest
+from conftest import corpus_text
 
 from browser.conftest import STATIC
-from conftest import corpus_text
 
 MIXED = "📰 Sync Letter\r\n메타는 e\u0301te café 👩\u200d💻 dev\r\n\u00a0 x 😀😀y\u3000끝"
 
@@ -130,7 +130,7 @@ def test_corpus_001_words_after_emoji(js):
 def test_exact_selections_take_whole_clusters_as_the_server_requires(js, text, start, end,
                                                                      expected):
     """What the page sends passes spans.is_cluster_boundary (the server's rule)."""
-    from annotator.spans import is_cluster_boundary
+    from annotator.core.spans import is_cluster_boundary
 
     got = norm(js, text, start, end, exact=True)
     assert got == expected

@@ -9,10 +9,10 @@ import os
 import re
 from pathlib import Path
 
+from conftest import PASSWORD
 from playwright.sync_api import expect
 
 from browser.helpers import login
-from conftest import PASSWORD
 
 
 def test_admin_adds_a_user_who_logs_in_and_changes_their_password(browser, page, live, h):

@@ -80,7 +80,7 @@ def test_lead_trains_and_chooses_a_model_version_from_the_project_page(page, liv
     test's server, so the job stays queued, as shown), and choosing another version."""
     from test_model_source import store_version
 
-    from annotator.models import ModelVersion, Project
+    from annotator.storage.models import ModelVersion, Project
 
     project = h.demo()
     h.user("boss", "lead")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
-
-from annotator.models import Document, User
 from conftest import PASSWORD
+from sqlalchemy import select
 from test_teams import spans_by
+
+from annotator.storage.models import Document, User
 
 pytestmark = pytest.mark.browser
 URL = "/api/v1"
@@ -38,7 +38,7 @@ def annotated(h):
         docs = list(s.execute(select(Document).where(Document.project_id == project.id)
                               .order_by(Document.id)).scalars())
     users["carol"] = h.user("carol")
-    from annotator.users import set_password
+    from annotator.services.users import set_password
 
     with h.session() as s:
         set_password(s, s.get(User, lead.id), PASSWORD)
@@ -148,9 +148,10 @@ def suggested(h):
     documents. Times are made up: 40 s a document, 6 s a span drawn, 2 s a span accepted."""
     from datetime import timedelta
 
-    from annotator.models import Annotation, Project
-    from annotator.users import set_password
     from test_teams import base_spans
+
+    from annotator.services.users import set_password
+    from annotator.storage.models import Annotation, Project
 
     project = h.demo()
     with h.session() as s:

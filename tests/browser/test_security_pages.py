@@ -24,7 +24,7 @@ URL = "/api/v1"
 
 def hostile_labels() -> list[dict]:
     """The news label set, with a hostile stance value (label names themselves are validated)."""
-    from annotator.projects import LABEL_SETS
+    from annotator.services.projects import LABEL_SETS
 
     labels = copy.deepcopy(LABEL_SETS["news"])
     labels[3]["attributes"]["stance"]["values"].append(IMG)

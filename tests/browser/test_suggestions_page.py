@@ -22,7 +22,7 @@ SHOTS = Path(__file__).resolve().parent.parent.parent / "exports" / "screenshots
 @pytest.fixture
 def assisted(h):
     """The demo project; alice submitted article 000 as annotated in the fixture; tokens stored."""
-    from annotator.models import Document
+    from annotator.storage.models import Document
 
     project = h.demo()
     h.settings(project, control_share=0.0)  # every document with suggestions
@@ -147,7 +147,7 @@ def test_tagging_offers_the_other_occurrences_and_o_tags_them_all(page, live, as
 def test_a_control_document_shows_no_suggestions_not_even_the_pages_own(page, live, assisted, h):
     """With every document a control one, the server suggests nothing and tagging a word that
     stands three times offers none of its other occurrences; `o` tags nothing more."""
-    from annotator.models import Project, SuggestionExposure
+    from annotator.storage.models import Project, SuggestionExposure
 
     project, docs, saved, _suggested = assisted
     with h.session() as s:
