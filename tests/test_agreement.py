@@ -32,6 +32,8 @@ from annotator.core.agreement import (
     tokenize,
 )
 
+pytestmark = pytest.mark.nodb  # its behaviour does not depend on the database
+
 FIXTURE = Path(__file__).parent / "fixtures" / "annotated-000.jsonl"
 TOL = 1e-9
 

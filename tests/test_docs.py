@@ -11,6 +11,8 @@ import pytest
 from annotator.cli import main
 from annotator.core.config import PREFIX, SETTINGS
 
+pytestmark = pytest.mark.nodb  # its behaviour does not depend on the database
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 DOCS = ROOT / "docs"

@@ -72,8 +72,8 @@ def cli(work: Path, *args: str, timeout: float = 120) -> subprocess.CompletedPro
 class Server:
     """`annotator serve --workers N` on a free loopback port, in its own process group."""
 
-    def __init__(self, url: str, work: Path):
-        self.url, self.work = url, work
+    def __init__(self, url: str, work: Path, env: dict | None = None):
+        self.url, self.work, self.env = url, work, env or {}
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.starts = 0
@@ -88,7 +88,7 @@ class Server:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "annotator.cli", "--db", self.url, "serve",
                  "--host", "127.0.0.1", "--port", "0", "--workers", str(WORKERS)],
-                cwd=self.work, env=cli_env(self.work), stdout=out, stderr=subprocess.STDOUT,
+                cwd=self.work, env={**cli_env(self.work), **self.env}, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)  # its own process group: master and workers
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

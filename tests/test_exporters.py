@@ -19,6 +19,8 @@ from annotator.core.exporters import EXPORTERS, ExportError, export, iter_jsonl
 from annotator.core.exporters._common import split_of
 from annotator.core.exporters.docbin import StreamingDocBin
 
+pytestmark = pytest.mark.nodb  # its behaviour does not depend on the database
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = sorted((ROOT / "tests" / "fixtures").glob("annotated-*.jsonl"))
 GOLDEN = ROOT / "tests" / "golden"

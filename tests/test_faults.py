@@ -24,10 +24,11 @@ from test_durability import SECRET, Server, stored_history, user_id
 from annotator import create_app
 from annotator.core import faults
 from annotator.storage.db import migrate, reset_postgres
-from annotator.web.worker import LOOP_BODY_LIMIT, REQUEST_TIMEOUT
+from annotator.web.worker import LOOP_BODY_LIMIT
 
 pytestmark = pytest.mark.slow
 
+REQUEST_TIMEOUT = 4.0  # seconds: what the served fixture configures (ANNOTATOR_REQUEST_TIMEOUT)
 TEXT = "word " * 200
 
 
@@ -99,7 +100,8 @@ def served(tmp_path):
     alice = h.user("alice")
     project = h.project("Faults")
     docs = h.docs(project, [{"id": f"d{i}", "text": TEXT} for i in range(4)])
-    server = Server(url, tmp_path)
+    # a shorter ANNOTATOR_REQUEST_TIMEOUT than the default 10 s: the same rules, sooner
+    server = Server(url, tmp_path, env={"ANNOTATOR_REQUEST_TIMEOUT": f"{REQUEST_TIMEOUT:g}"})
     server.start()
     try:
         yield server, h, h.token(alice), docs

@@ -8,6 +8,8 @@ import pytest
 from annotator.core import formats
 from annotator.core.formats import FormatError
 
+pytestmark = pytest.mark.nodb  # its behaviour does not depend on the database
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "annotated-000.jsonl"
 

@@ -10,6 +10,8 @@ import pytest
 
 from annotator.core import nlp
 
+pytestmark = pytest.mark.nodb  # its behaviour does not depend on the database
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = sorted((ROOT / "annotator" / "data" / "corpus").glob("*.txt"))
 FIXTURES = sorted((ROOT / "tests" / "fixtures").glob("annotated-*.jsonl"))

@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,10 +20,16 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
+    # built from a copy of the checkout: pip builds in the source folder (build/, *.egg-info),
+    # which another run of the suite may be using at the same time
+    source = tmp_path_factory.mktemp("source") / "annotator"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "annotator-data",
+        "demo-spacy", "exports"))
     have_backend = importlib.util.find_spec("setuptools") and importlib.util.find_spec("wheel")
     isolation = ["--no-build-isolation"] if have_backend else []
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation, "-w", str(out),
-                    str(ROOT)], check=True, cwd=out)
+                    str(source)], check=True, cwd=out)
     (path,) = out.glob("annotator-*.whl")
     return path
 

@@ -698,9 +698,10 @@ def test_user_text_in_pages_is_escaped(h, client):
 def test_names_that_could_carry_markup_are_refused(h):
     from annotator.core.errors import Invalid
     from annotator.services.projects import check_label_set
+    from annotator.services.users import create_user
 
-    with pytest.raises(Invalid):
-        h.user("<img src=x onerror=alert(1)>")
+    with pytest.raises(Invalid), h.session() as s:
+        create_user(s, "<img src=x onerror=alert(1)>", "annotator", "a-long-password")
     with pytest.raises(Invalid):
         check_label_set([{"name": "<script>alert(1)</script>"}])
     with pytest.raises(Invalid):

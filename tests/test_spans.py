@@ -94,6 +94,8 @@ def test_utf16_offset_inside_surrogate_pair_is_refused():
 
 from annotator.core.spans import is_cluster_boundary  # noqa: E402
 
+pytestmark = pytest.mark.nodb  # its behaviour does not depend on the database
+
 # text, every offset that is a boundary between clusters
 CLUSTERS = [
     ("combining acute", "Cafe\u0301", [0, 1, 2, 3, 5]),

@@ -32,6 +32,9 @@ SETTINGS: dict[str, tuple[object, type, str]] = {
                             "background job."),
     "BACKGROUND_JOBS": (True, bool, "Under `annotator serve`, run one background process for the "
                         "queued jobs (tokenizing, training, predicting)."),
+    "TRAIN_MAX_EPOCHS": (60, int, "The most passes over the training examples one model training makes "
+                         "(`annotator train`, the train button); it stops sooner once the held-out "
+                         "score has not improved for 8 passes, after at least 15."),
     "SQLITE_MAX_PAGES": (0, int, ("Cap an SQLite database at this many pages (PRAGMA "
                                   "max_page_count; unset: no cap). Read from the environment.")),
 }

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from annotator.core.config import env_setting
 from annotator.core.errors import AnnotatorError
 from annotator.core.exporters._common import LabelSet, prepare
 
@@ -46,7 +47,7 @@ MIN_SPAN_KIND = 10  # spans of kind "span" (CLAIM) before a span categorizer is 
 CUT_CHARS = 300  # an example is at least this long (cut at the line break after it)
 # epochs at most; not stopped before MIN_EPOCHS, then after PATIENCE epochs without a better
 # held-out score (ties go to the later epoch: a held-out set of a few examples ties often)
-MAX_EPOCHS, MIN_EPOCHS, PATIENCE = 60, 15, 8
+MIN_EPOCHS, PATIENCE = 15, 8  # at most ANNOTATOR_TRAIN_MAX_EPOCHS (60)
 BATCH_EXAMPLES = 8  # examples per update at most; fewer on a small set (about 8 updates an epoch)
 BEAM_WIDTH = 16
 SPANS_KEY = "sc"
@@ -198,7 +199,7 @@ def _fit(nlp_factory, train_docs, dev_docs, labelset: LabelSet, seed: int, max_e
         if stale >= PATIENCE and epoch + 1 >= MIN_EPOCHS:
             break
     nlp.from_bytes(best_bytes)
-    return nlp, best
+    return nlp, {**best, "epochs": epoch + 1}  # the passes made
 
 
 def _copy_words(nlp, doc):
@@ -272,13 +273,14 @@ def ungroup(labelset: LabelSet, group: str) -> tuple[str, dict]:
 
 def train(records: Iterable[dict], labels: Sequence, lang: str, words: Sequence[str], out_dir,
           *, seed: int = 0, dev_share: float = 0.2, curve: Sequence[float] = CURVE,
-          max_epochs: int = MAX_EPOCHS, pace: Callable[[], None] | None = None,
+          max_epochs: int | None = None, pace: Callable[[], None] | None = None,
           progress: Callable[..., None] | None = None) -> dict:
     """Train, score and save a pipeline in ``out_dir`` (``model/``, ``scores.json``); returns
     the scores (see the module's docstring). Raises TrainingError when there is too little."""
     import spacy
 
     started = time.monotonic()
+    max_epochs = max_epochs or env_setting("TRAIN_MAX_EPOCHS")
     pace = pace or (lambda: None)
     progress = progress or (lambda fraction, message=None: None)
     labelset = LabelSet(labels)

@@ -192,7 +192,7 @@ def run(host: str, port: int, workers: int, overrides: dict | None = None,
         access_log: bool = False) -> None:
     from gunicorn.app.base import BaseApplication
 
-    from annotator import create_app
+    from annotator.web.app import create_app
     from annotator.web.worker import THREADS
 
     class _Server(BaseApplication):
