@@ -107,12 +107,20 @@ $("honeypot-rows").addEventListener("change", async (e) => {
   const box = e.target.closest("input[data-honeypot]");
   if (!box) return;
   $("honeypot-error").textContent = "";
+  $("honeypot-status").textContent = "";
+  const name = box.closest("tr").querySelector("a").textContent;
   const url = `${api}/documents/${box.dataset.honeypot}/honeypot`;
-  const res = box.checked ? await call("PUT", url, {}) : await call("DELETE", url);
+  const marking = box.checked;
+  box.disabled = true;  // one request at a time for a document
+  const res = marking ? await call("PUT", url, {}) : await call("DELETE", url);
+  box.disabled = false;
   if (res.status !== 200) {
-    box.checked = !box.checked;
+    box.checked = !marking;
     $("honeypot-error").textContent = res.body.error;
+    return;
   }
+  $("honeypot-status").textContent = marking ? `${name} is a honeypot now.`
+                                             : `${name} is an ordinary document again.`;
 });
 $("prev").addEventListener("click", () => { page -= 1; loadDocs(); });
 $("next").addEventListener("click", () => { page += 1; loadDocs(); });

@@ -121,6 +121,7 @@ def test_lead_changes_settings_marks_a_honeypot_and_saves_words(page, live, h):
     expect(table.locator(f"input[data-honeypot='{second['id']}']")).not_to_be_checked()
     table.locator(f"input[data-honeypot='{first['id']}']").check()
     expect(table.locator(f"input[data-honeypot='{first['id']}']")).to_be_checked()
+    expect(page.get_by_test_id("honeypot-status")).to_have_text(f"{first['external_id']} is a honeypot now.")
     items = api.get(f"/api/v1/projects/{project.id}/honeypots")[1]["items"]
     assert [i["document_id"] for i in items] == [first["id"]]
 

@@ -128,7 +128,9 @@ def test_tagging_offers_the_other_occurrences_and_o_tags_them_all(page, live, as
     open_doc(page, live.url, project.id, doc.id)
     # a word the dictionary does not know, standing several times in the text
     word = next(w for w in ("인공지능", "AI", "실리콘밸리", "데이터") if doc.text.count(w) >= 3)
-    page.evaluate("() => window.__annotate.editor().setSuggestions([])")  # only the page's own
+    # only the page's own: once the server's have arrived (they may come after the page is ready)
+    page.wait_for_function("() => window.__annotate.editor().offering !== null")
+    page.evaluate("() => window.__annotate.editor().setSuggestions([])")
     i = doc.text.index(word)
     drag_select(page, doc.text, i, i + len(word))
     page.keyboard.press("2")
