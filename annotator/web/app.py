@@ -28,11 +28,6 @@ def create_app(overrides: dict | None = None) -> Flask:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)
 
-    # Configure the ORM mappers now, not on the first query: request code builds detached
-    # models (User.model_construct) before any query, which fails on unconfigured mappers,
-    # and under gunicorn's preload this work is done once in the master and shared.
-    from sqlalchemy.orm import configure_mappers
-
     from annotator.web import auth, db, errors, security, ui, ui_annotate
     from annotator.web.api import bp as api_bp
     from annotator.web.api_export import bp as api_export_bp
@@ -43,7 +38,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     from annotator.web.ui_people import bp as ui_people_bp
     from annotator.web.ui_teams import bp as ui_teams_bp
 
-    configure_mappers()
     app.url_map.converters["int"] = db.id_converter(app.config["DATABASE_URL"])
     db.init_app(app)
     errors.init_app(app)

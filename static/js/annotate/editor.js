@@ -12,7 +12,7 @@
  * Spans are stored in code points (the server's unit); the DOM works in UTF-16 units;
  * static/js/offsets.js converts at the edge. Every span object holds both.
  */
-import { bsearch, cmpSpan, newId, readableInk } from './helpers.js';
+import { cmpSpan, newId, readableInk } from './helpers.js';
 
 const O = window.Offsets; // static/js/offsets.js, loaded before the modules
 

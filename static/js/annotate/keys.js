@@ -16,7 +16,6 @@ export function labelForKey(labels, e) {
 
 var PLAIN = {
   f: ['setStance', 'f'], a: ['setStance', 'a'], n: ['setStance', 'n'],
-  Tab: ['cycle'],  // Shift-Tab: backwards
   Delete: ['deleteSelected'], Backspace: ['deleteSelected'],
   Enter: ['submit'],
   s: ['openSkip'],
@@ -39,8 +38,6 @@ export function command(e, labels, helpOpen) {
   var label = labelForKey(labels, e);
   if (label) return ['applyLabel', label, e.altKey];
   if (e.altKey) return null;
-  var c = PLAIN[e.key];
-  if (!c) return null;
-  if (e.key === 'Tab') return ['cycle', e.shiftKey ? -1 : 1];
-  return c;
+  if (e.key === 'Tab') return ['cycle', e.shiftKey ? -1 : 1];  // Shift-Tab: backwards
+  return PLAIN[e.key] || null;
 }
