@@ -287,8 +287,8 @@ def test_document_listing_is_paged_and_searchable(h, world):
     assert api.get(f"{URL}/projects/{pid}/documents?q=Scale")[1]["total"] == 1
     assert api.get(f"{URL}/projects/{pid}/documents?q=100%25")[1]["total"] == 0
     status, body = api.get(f"{URL}/projects/{pid}/documents?per_page=0")
-    assert status == 400
-    assert_error_shape(body, 400)
+    assert status == 422
+    assert_error_shape(body, 422)
 
 
 def test_span_after_emoji_in_article_001_round_trips(h, world):

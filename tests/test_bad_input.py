@@ -501,7 +501,7 @@ BODY_ROWS = {
     "annotation: nested too deeply": ann(422, F("spans"), {
         "spans": [{"start": 0, "end": 2, "label": "ORG", "attributes": deep(80)}], "version": 0}),
     "annotation: nested deeper than the parser goes": ann(
-        400, F("body"), raw=b'{"spans": ' + b"[" * 100_000 + b"]" * 100_000 + b', "version": 0}'),
+        422, F("body"), raw=b'{"spans": ' + b"[" * 100_000 + b"]" * 100_000 + b', "version": 0}'),
     "annotation: huge number":
         ann(400, F("body"), raw=b'{"spans": [], "version": ' + b"9" * 5000 + b"}"),
     "annotation: body over the size limit": ann(413, F("body", limit=1024 * 1024), small=True,

@@ -202,7 +202,7 @@ def test_api_zip_formats_and_errors(setup, h):
     code, body = api.get(f"/api/v1/projects/{p.id}/export?source=annotator:nobody")
     assert code == 404
     code, body = api.get(f"/api/v1/projects/{p.id}/export?format=spacy&dev=1.5")
-    assert code == 400
+    assert code == 422
     code, body = h.api(setup["users"]["alice"]).get(f"/api/v1/projects/{p.id}/export")
     assert code == 403
     code, body = api.get("/api/v1/projects/999/export")

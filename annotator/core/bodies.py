@@ -25,10 +25,12 @@ import re
 
 import orjson
 
-from annotator.core.errors import BadRequest, Invalid
+from annotator.core.errors import BadRequest, Invalid, PayloadTooLarge
+from annotator.core.numbers import INT_MAX, INT_MIN, in_range
 
 UTF8_BOM = b"\xef\xbb\xbf"
-MAX_DEPTH = 64
+MAX_DEPTH = 64  # levels of lists and objects a JSON body may nest (an upload's record too)
+MAX_JSON_BYTES = 16 << 20  # a JSON request body other than an upload (ANNOTATOR_MAX_UPLOAD_MB)
 _BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -95,6 +97,30 @@ def _unique_pairs(pairs: list) -> dict:
 STRICT = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite,
                           object_pairs_hook=_unique_pairs)
 LENIENT_KEYS = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+
+
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')  # a JSON string, in linear time
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def nesting_over(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether the JSON ``text`` nests lists and objects deeper than ``limit``, found before
+    it is parsed (so that nothing that deep is ever built, and no parser recurses into it).
+    Brackets inside strings do not count. What is left of the text, its brackets, loses its
+    innermost pairs once a round: still there after ``limit`` rounds means deeper (or
+    unbalanced, which the parser then names: not counted as deep)."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    # outside strings: every other piece between quotes, unless a quote is escaped somewhere
+    outside = _STRING.sub("", text) if '\\"' in text else "".join(text.split('"')[::2])
+    skeleton = _NOT_BRACKET.sub("", outside)
+    for _ in range(limit):
+        shorter = skeleton.replace("[]", "").replace("{}", "")
+        if shorter == skeleton:
+            return False  # empty, or unbalanced
+        skeleton = shorter
+    return bool(skeleton) and (skeleton.count("[") == skeleton.count("]")
+                               and skeleton.count("{") == skeleton.count("}"))
 
 
 def parse_json(text: str, decoder: json.JSONDecoder = STRICT, start: int | None = None):
@@ -239,6 +265,31 @@ def string_problems(value, path: str = "", max_depth: int = MAX_DEPTH) -> list[P
     return problems
 
 
+# --- names ------------------------------------------------------------------------------------
+
+# Control characters (C0, DEL, C1), line and paragraph separators, bidirectional overrides and
+# isolates (text that displays other than it reads), and lone surrogates.
+_NOT_IN_A_NAME = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def name_problem(value, max_chars: int = 200) -> str | None:
+    """Why ``value`` is not a name (of a project, a pattern, a document, an attribute value),
+    or None: a string of 1-``max_chars`` characters with no space at its ends and no control
+    character (nor a line separator, a bidirectional override, a lone surrogate)."""
+    if not isinstance(value, str):
+        return f"must be a string, not {json_type(value)}"
+    if not value or value.isspace():
+        return "must not be empty"
+    if len(value) > max_chars:
+        return f"must have at most {max_chars} characters (it has {len(value)})"
+    m = _NOT_IN_A_NAME.search(value)
+    if m:
+        return f"must not contain the control character U+{ord(m.group()):04X} (at offset {m.start()})"
+    if value != value.strip():
+        return "must not start or end with a space"
+    return None
+
+
 def refuse_string_problems(problems: list[Problem]) -> None:
     """Raise for ``string_problems``: 400 when a string is not text (lone surrogates), else 422."""
     if not problems:
@@ -262,12 +313,27 @@ def read_json_body(data: bytes, name: str = "the request body"):
     """A JSON request body: every reading rule above, the string rules included."""
     label = name[:1].upper() + name[1:]
     require_body(data, name)
+    if len(data) > MAX_JSON_BYTES:
+        raise PayloadTooLarge(f"{label} ({len(data)} bytes) is larger than the limit of {MAX_JSON_BYTES} "
+                              "bytes for a JSON body.",
+                              [{"field": "body", "size": len(data), "limit": MAX_JSON_BYTES,
+                                "reason": "too large"}])
     try:
         text, _bom = decode_utf8(data)  # RFC 8259 lets a parser ignore a BOM: we do
     except Utf8Error as e:
         raise BadRequest(f"{label} is not valid UTF-8 (byte offset {e.byte}, line {e.line}).",
                          [{"field": "body", "byte": e.byte, "line": e.line,
                            "reason": "invalid UTF-8"}]) from None
+    if nesting_over(text):
+        try:  # which field: orjson (C, no Python recursion, at most 1024 deep) and the walk
+            deep = [p for p in string_problems(orjson.loads(text)) if p[0] == "depth"]
+        except orjson.JSONDecodeError:
+            deep = []
+        if deep:
+            raise Invalid(f"Field {deep[0][2]}.", [{**deep[0][1], "limit": MAX_DEPTH}])
+        raise Invalid(f"{label} is nested deeper than {MAX_DEPTH} levels of lists and objects.",
+                      [{"field": "body", "reason": f"nested deeper than {MAX_DEPTH} levels",
+                        "limit": MAX_DEPTH}])
     try:
         body = parse_json(text)
     except JsonError as e:
@@ -324,6 +390,9 @@ def check_object(body, fields: dict[str, tuple], required: tuple = (),
             got = json_type(body[key])
             problems.append(({"field": key, "reason": f"must be {want}", "got": got},
                              f"Field '{key}' must be {want}, not {got}"))
+        elif key in body and int in types and isinstance(body[key], int) and not in_range(body[key]):
+            problems.append(({"field": key, "reason": "out of range", "min": INT_MIN, "max": INT_MAX},
+                             f"Field '{key}' must be a whole number from {INT_MIN} to {INT_MAX}"))
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise Invalid(f"{problems[0][1]}{more}.", [d for d, _ in problems])

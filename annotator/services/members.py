@@ -59,7 +59,7 @@ def add_members(s: Session, project: Project, usernames) -> list[str]:
         raise Invalid(
             "'usernames' must be a non-empty list of usernames.", [{"field": "usernames"}]
         )
-    lookup = {n for n in usernames if USERNAME_RE.match(n)}  # others cannot exist (or a NUL)
+    lookup = {n for n in usernames if USERNAME_RE.fullmatch(n)}  # others cannot exist (or a NUL)
     found = {
         u.username: u for u in s.execute(select(User).where(User.username.in_(lookup))).scalars()
     }
@@ -85,7 +85,7 @@ def add_members(s: Session, project: Project, usernames) -> list[str]:
 def remove_member(s: Session, project: Project, username: str, *, by: User | None = None) -> None:
     """Remove a member (their saved work stays). A lead cannot remove themselves."""
     user = None
-    if USERNAME_RE.match(username):
+    if USERNAME_RE.fullmatch(username):
         user = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
     if user is not None and by is not None and user.id == by.id and not by.is_admin:
         raise Invalid(

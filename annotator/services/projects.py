@@ -6,8 +6,9 @@ import re
 
 from sqlmodel import Session, select
 
-from annotator.core.bodies import check_object
+from annotator.core.bodies import check_object, name_problem
 from annotator.core.errors import Conflict, Invalid, NotFound
+from annotator.core.numbers import in_range, whole
 from annotator.core.spans import KINDS, LabelSpec
 from annotator.services.members import add_member
 from annotator.storage.models import Label, Project, User
@@ -23,9 +24,9 @@ LABEL_SETS: dict[str, list[dict]] = {
          "attributes": {"stance": STANCE}},
     ],
 }
-LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
-COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
-LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+LANG_RE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?")  # these three: fullmatch ("$" takes a final "\n")
+COLOR_RE = re.compile(r"#[0-9a-fA-F]{6}")
+LABEL_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 ATTRIBUTE_KEYS = {"values", "required"}
@@ -41,16 +42,17 @@ def _check_attributes(attrs, bad) -> dict:
     clean = {}
     for name, rule in attrs.items():
         fld = f"attributes.{name}"
-        if not LABEL_NAME_RE.match(name):
+        if not LABEL_NAME_RE.fullmatch(name):
             bad(fld, "an attribute name must be 1-64 letters, digits, '_' or '-'")
         elif not isinstance(rule, dict):
             bad(fld, f'attribute {name!r} must be {{"values": [...], "required": true|false}}')
         elif set(rule) - ATTRIBUTE_KEYS:
             unknown = sorted(set(rule) - ATTRIBUTE_KEYS)[0]
             bad(fld, f"unknown field {unknown!r} in attribute {name!r} (allowed: values, required)")
-        elif not isinstance(rule.get("values", []), list) or not all(
-                isinstance(v, str) and v for v in rule.get("values", [])):
-            bad(fld, f"the values of attribute {name!r} must be a list of non-empty strings")
+        elif not isinstance(rule.get("values", []), list) or any(
+                name_problem(v, 64) for v in rule.get("values", [])):
+            bad(fld, f"the values of attribute {name!r} must be a list of names of 1-64 characters "
+                "(no control character, no space at either end)")
         elif not isinstance(rule.get("required", False), bool):
             bad(fld, f"'required' of attribute {name!r} must be true or false")
         else:
@@ -74,7 +76,7 @@ def check_label_set(labels, *, with_ids: bool = False) -> list[dict]:
         for extra in sorted(set(lab) - allowed):
             bad(extra, f"unknown field {extra!r}")
         name = lab.get("name")
-        if not isinstance(name, str) or not LABEL_NAME_RE.match(name):
+        if not isinstance(name, str) or not LABEL_NAME_RE.fullmatch(name):
             bad("name", "name must be 1-64 letters, digits, '_' or '-'")
         elif name in names:
             bad("name", f"duplicate label {name!r}")
@@ -84,11 +86,12 @@ def check_label_set(labels, *, with_ids: bool = False) -> list[dict]:
         if kind not in KINDS:
             bad("kind", f"kind must be one of {', '.join(KINDS)}")
         color = lab.get("color", "#888888")
-        if not isinstance(color, str) or not COLOR_RE.match(color):
+        if not isinstance(color, str) or not COLOR_RE.fullmatch(color):
             bad("color", "color must look like #1a2b3c")
         hotkey = lab.get("hotkey")
         if hotkey is not None:
-            if not isinstance(hotkey, str) or len(hotkey) != 1 or hotkey in "fansFANS?":
+            if not isinstance(hotkey, str) or len(hotkey) != 1 or hotkey in "fansFANS?" \
+                    or name_problem(hotkey):
                 bad("hotkey", "hotkey must be one character, not f/a/n/s/? (used by the page)")
             elif hotkey in keys:
                 bad("hotkey", f"hotkey {hotkey!r} is used twice")
@@ -97,7 +100,7 @@ def check_label_set(labels, *, with_ids: bool = False) -> list[dict]:
         entry = {"name": name, "color": color, "hotkey": hotkey, "kind": kind,
                  "attributes": attrs, "position": i}
         if "id" in lab:
-            if not isinstance(lab["id"], int) or isinstance(lab["id"], bool):
+            if not isinstance(lab["id"], int) or isinstance(lab["id"], bool) or not in_range(lab["id"]):
                 bad("id", "id must be the number of a label of this project")
             entry["id"] = lab["id"]
         clean.append(entry)
@@ -127,13 +130,15 @@ def project_from_body(s: Session, body, creator: User | None = None) -> Project:
 
 def _check_name(name) -> str:
     name = name.strip() if isinstance(name, str) else ""
-    if not name or len(name) > 200:
-        raise Invalid("A project needs a name of 1-200 characters.", [{"field": "name"}])
+    problem = name_problem(name, 200)
+    if problem:
+        raise Invalid(f"A project needs a name of 1-200 characters: the name {problem}.",
+                      [{"field": "name", "reason": problem}])
     return name
 
 
 def _check_language(language) -> str:
-    if not isinstance(language, str) or not LANG_RE.match(language):
+    if not isinstance(language, str) or not LANG_RE.fullmatch(language):
         raise Invalid(f"Language {language!r} is not a language code such as 'ko' or 'en'.",
                       [{"field": "language"}])
     return language
@@ -269,8 +274,9 @@ def _apply_labels(s: Session, project: Project, wanted: list[dict], removed: lis
 def find_project(s: Session, ref: str) -> Project:
     """A project by id or by name (for the CLI)."""
     project = None
-    if str(ref).isdigit():
-        project = s.get(Project, int(ref))
+    number = whole(str(ref))
+    if number is not None:
+        project = s.get(Project, number)
     if project is None:
         project = s.exec(select(Project).where(Project.name == ref)).first()
     if project is None:

@@ -14,7 +14,7 @@ from annotator.core.errors import Conflict, Invalid, NotFound
 from annotator.storage.fastsql import Statement, connection_of
 from annotator.storage.models import GOLD_USER, ROLES, SYSTEM_ROLE, ApiToken, User, utcnow
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # fullmatch: "$" also matches before a final newline
 TOKEN_PREFIX = "ann_"
 MIN_PASSWORD = 8
 _dummy_hash: str | None = None
@@ -37,7 +37,7 @@ def generate_password() -> str:
 
 
 def create_user(s: Session, username: str, role: str, password: str) -> User:
-    if not USERNAME_RE.match(username or ""):
+    if not USERNAME_RE.fullmatch(username or ""):
         raise Invalid(f"Username {username!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-'.",
                       [{"field": "username", "reason": "invalid characters or length"}])
     check_role(role)
@@ -77,7 +77,7 @@ def end_sessions(s: Session, user_id: int) -> None:
 
 def authenticate(s: Session, username: str, password: str) -> User | None:
     # A name no user can have (e.g. with a NUL, which PostgreSQL refuses) is not looked up.
-    ok_name = bool(USERNAME_RE.match(username or ""))
+    ok_name = bool(USERNAME_RE.fullmatch(username or ""))
     user = s.exec(select(User).where(User.username == username)).first() if ok_name else None
     if user is None or not user.password_hash or not user.active or user.role == SYSTEM_ROLE:
         check_password_hash(_dummy(), password or "")

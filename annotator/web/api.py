@@ -6,7 +6,8 @@ from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import func, or_, select
 
 from annotator.core.bodies import check_object, read_json_body, require_body
-from annotator.core.errors import BadRequest, Forbidden, NotFound, error_body
+from annotator.core.errors import BadRequest, Forbidden, Invalid, NotFound, error_body
+from annotator.core.numbers import whole
 from annotator.services.annotations import (
     annotation_state,
     find_annotation,
@@ -41,12 +42,15 @@ def json_body(empty=None):
 
 
 def int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    """A query value that is a whole number (numbers.whole: ASCII digits, in range), else 422."""
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
-        raise BadRequest(f"'{name}' must be a whole number from {lo} to {hi}.", [{"field": name}])
-    return int(raw)
+    value = whole(raw, lo, hi)
+    if value is None:
+        raise Invalid(f"'{name}' must be a whole number from {lo} to {hi} (digits 0-9).",
+                      [{"field": name, "reason": "not a whole number in range", "min": lo, "max": hi}])
+    return value
 
 
 def doc_json(d: Document, full: bool = True) -> dict:

@@ -25,6 +25,7 @@ from pathlib import Path
 from flask import Blueprint, Response, g, request
 
 from annotator.core.errors import BadRequest, Invalid
+from annotator.core.numbers import decimal
 from annotator.services.export_records import (
     check_provenance,
     check_source,
@@ -44,13 +45,11 @@ def _float_arg(name: str, default: float, lo: float, hi: float, hi_open: bool = 
     raw = request.args.get(name)
     if raw is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = None
-    if value is None or not (lo <= value <= hi) or (hi_open and value == hi):
+    value = decimal(raw, lo, hi)
+    if value is None or (hi_open and value == hi):
         bound = f"below {hi}" if hi_open else f"at most {hi}"
-        raise BadRequest(f"'{name}' must be a number from {lo} and {bound}.", [{"field": name}])
+        raise Invalid(f"'{name}' must be a number from {lo} and {bound} (digits 0-9 and '.').",
+                      [{"field": name, "reason": "not a number in range", "min": lo, "max": hi}])
     return value
 
 
@@ -143,7 +142,9 @@ def export_project(pid: int):
 
 
 def _split_args() -> tuple[float, int, float]:
-    return (_float_arg("dev", 0.2, 0.0, 1.0, hi_open=True), int(_float_arg("seed", 0, 0, 2**31)),
+    from annotator.web.api import int_arg
+
+    return (_float_arg("dev", 0.2, 0.0, 1.0, hi_open=True), int_arg("seed", 0, 0, 2**31 - 1),
             _float_arg("min_aligned", 0.99, 0.0, 1.0))
 
 

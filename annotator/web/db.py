@@ -178,20 +178,24 @@ def get_user_by_name_or_404(username: str) -> User:
 
 
 def id_converter(url: str):
-    """The URL converter for ``<int:...>``: a number past what an id column holds matches no
-    route (404), instead of reaching the driver (OverflowError on SQLite past 2^63,
-    NumericValueOutOfRange on PostgreSQL's 32-bit integer past 2^31: a 500)."""
+    """The URL converter for ``<int:...>``: ASCII digits only (werkzeug's ``\\d+`` also takes
+    '١', read as 1: a second spelling of an id), and a number past what an id column holds
+    (core.numbers.ID_MAX) matches no route (404), instead of reaching the driver."""
     from werkzeug.exceptions import NotFound as NoRoute
     from werkzeug.routing import IntegerConverter
 
-    largest = 2**63 - 1 if is_sqlite(url) else 2**31 - 1
+    from annotator.core.numbers import DIGITS_REGEX, id_max, whole
+
+    largest = id_max("sqlite" if is_sqlite(url) else "postgresql")
 
     class IdConverter(IntegerConverter):
+        regex = DIGITS_REGEX
+
         # Raised, not a ValidationError: werkzeug would then answer 405 where another
         # method's rule has the same path (GET and POST .../documents).
         def to_python(self, value: str) -> int:
-            number = super().to_python(value)
-            if number > largest:
+            number = whole(value, 0, largest)
+            if number is None:
                 raise NoRoute()
             return number
 
