@@ -13,6 +13,8 @@ from annotator.core.errors import Invalid, NotFound
 from annotator.services.users import USERNAME_RE
 from annotator.storage.models import Project, ProjectMember, User
 
+MAX_NAMES = 1000  # usernames one POST .../members adds
+
 
 def members(s: Session, project: Project) -> list[User]:
     return list(
@@ -58,6 +60,12 @@ def add_members(s: Session, project: Project, usernames) -> list[str]:
     ):
         raise Invalid(
             "'usernames' must be a non-empty list of usernames.", [{"field": "usernames"}]
+        )
+    if len(usernames) > MAX_NAMES:  # one IN (...) per call; PostgreSQL's driver takes 65,535
+        raise Invalid(
+            f"At most {MAX_NAMES} usernames per call ({len(usernames)} were sent); send them in "
+            "several calls.",
+            [{"field": "usernames", "reason": "too many", "limit": MAX_NAMES, "got": len(usernames)}],
         )
     lookup = {n for n in usernames if USERNAME_RE.fullmatch(n)}  # others cannot exist (or a NUL)
     found = {

@@ -56,6 +56,9 @@ def _honeypot_filter(honeypots: bool | None):
     return [] if honeypots is None else [clause if honeypots else ~clause]
 
 
+IN_BATCH = 10_000  # ids one IN (...) names
+
+
 def _who(who: str):
     return User.role != SYSTEM_ROLE if who == PERSONS else User.username == GOLD_USER
 
@@ -64,10 +67,13 @@ def load_documents(s: Session, project: Project, honeypots: bool | None = False,
                    ids: list[int] | None = None) -> list[tuple[int, str, str]]:
     """(id, external_id, text) of the project's documents, by id."""
     where = [Document.project_id == project.id, *_honeypot_filter(honeypots)]
-    if ids is not None:
-        where.append(Document.id.in_(ids))
-    return [tuple(r) for r in s.execute(
-        select(Document.id, Document.external_id, Document.text).where(*where).order_by(Document.id))]
+    query = select(Document.id, Document.external_id, Document.text).order_by(Document.id)
+    if ids is None:
+        return [tuple(r) for r in s.execute(query.where(*where))]
+    ids, out = sorted(ids), []
+    for i in range(0, len(ids), IN_BATCH):  # PostgreSQL's driver takes at most 65,535 parameters
+        out += [tuple(r) for r in s.execute(query.where(*where, Document.id.in_(ids[i:i + IN_BATCH])))]
+    return out
 
 
 def load_annotations(s: Session, project: Project, honeypots: bool | None = False, who: str = PERSONS,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import func, or_, select
 
-from annotator.core.bodies import check_object, read_json_body, require_body
-from annotator.core.errors import BadRequest, Forbidden, Invalid, NotFound, error_body
+from annotator.core.bodies import MAX_JSON_BYTES, check_object, read_json_body, require_body
+from annotator.core.errors import BadRequest, Forbidden, Invalid, NotFound, PayloadTooLarge, error_body
 from annotator.core.numbers import whole
 from annotator.services.annotations import (
     annotation_state,
@@ -35,10 +35,22 @@ MAX_PER_PAGE = 500
 def json_body(empty=None):
     """The request body as JSON (every rule of bodies.read_json_body). The raw bytes are read
     whatever the Content-Type says, so `curl -d` works; ``empty`` given: what no body means."""
-    data = request.get_data(cache=True)  # 413 past MAX_CONTENT_LENGTH (errors.py says so)
+    data = json_bytes()
     if not data and empty is not None:
         return empty
     return read_json_body(data)
+
+
+def json_bytes() -> bytes:
+    """A JSON body's bytes (not an upload's): 413 past bodies.MAX_JSON_BYTES before reading,
+    and past MAX_CONTENT_LENGTH (errors.py says so)."""
+    size = request.content_length
+    if size is not None and size > MAX_JSON_BYTES:
+        raise PayloadTooLarge(f"The request body ({size} bytes) is larger than the limit of "
+                              f"{MAX_JSON_BYTES} bytes for a JSON body.",
+                              [{"field": "body", "size": size, "limit": MAX_JSON_BYTES,
+                                "reason": "too large"}])
+    return request.get_data(cache=True)
 
 
 def int_arg(name: str, default: int, lo: int, hi: int) -> int:
@@ -298,7 +310,7 @@ def put_patterns(pid: int):
 
     s = db.session()
     project = db.get_project_or_404(pid, g.user, lead=True)
-    out = set_patterns(s, project, request.get_data())
+    out = set_patterns(s, project, json_bytes())
     s.commit()
     return out
 

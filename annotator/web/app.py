@@ -22,6 +22,9 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     app = App("annotator", static_folder=_asset_dir("static"), template_folder=_asset_dir("templates"))
     app.request_class = Request
+    from annotator.web.jsonout import FiniteJSON
+
+    app.json = FiniteJSON(app)
     app.config.update(load_config(overrides))
     if app.config["BEHIND_PROXY"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
