@@ -103,7 +103,8 @@ def digest(app) -> dict:
 def world(h, app):
     admin = h.user("root", role="admin")
     lead = h.user("lead", role="lead")
-    alice, bob = h.user("alice"), h.user("bob")
+    alice = h.user("alice")
+    h.user("bob")
     project = h.project("Fuzz", language="en")
     other = h.project("Not yours", members=[admin])
     docs = h.docs(project, [{"id": f"d{i}", "text": f"Scale AI and Meta, text {i}. " + "a" * 26 + "b"}

@@ -142,6 +142,45 @@ def parse_json(text: str, decoder: json.JSONDecoder = STRICT, start: int | None 
         raise JsonError(reason) from None
 
 
+def keys_in(value) -> int:
+    """How many keys the objects in ``value`` hold, at any depth."""
+    n, stack = 0, [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            n += len(v)
+            stack.extend(x for x in v.values() if isinstance(x, (dict, list)))
+        elif isinstance(v, list):
+            stack.extend(x for x in v if isinstance(x, (dict, list)))
+    return n
+
+
+def may_repeat_a_key(raw, value, start: int = 0, end: int | None = None) -> bool:
+    """False when the JSON text ``raw[start:end]`` (str, bytes or bytearray) surely gave no key
+    twice to the parser that read it as ``value`` (orjson keeps the last one, silently).
+
+    Every key of the text is followed by a colon, so the text has at least as many colons as
+    keys, and the parse fewer keys when one was repeated: as many of both means none was
+    (one ``count``, at memchr speed). Colons in strings (a time, '기자: ...') spoil that count;
+    then only the colons right after a quote (spaces between allowed) are counted, which every
+    key's colon is. True sends the text to the strict parser, which knows."""
+    end = len(raw) if end is None else end
+    keys = keys_in(value)
+    text = isinstance(raw, str)
+    colon, quote, spaces = (":", '"', " \t\r\n") if text else (b":", ord('"'), b" \t\r\n")
+    if raw.count(colon, start, end) == keys:
+        return False
+    found, i = 0, raw.find(colon, start, end)
+    while i >= 0:
+        j = i - 1
+        while j >= start and raw[j] in spaces:
+            j -= 1
+        if j >= start and raw[j] == quote:
+            found += 1
+        i = raw.find(colon, i + 1, end)
+    return found != keys
+
+
 def json_type(value) -> str:
     if value is None:
         return "null"

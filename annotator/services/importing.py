@@ -26,11 +26,14 @@ from sqlmodel import Session
 
 from annotator.core.bodies import (
     LENIENT_KEYS,
+    STRICT,
+    DuplicateKey,
     JsonError,
     Utf8Error,
     clean_utf8,
     decode_utf8,
     json_type,
+    may_repeat_a_key,
     parse_json,
     shown,
     string_problems,
@@ -145,7 +148,7 @@ def _json_error(line, e: JsonError) -> dict:
     return out
 
 
-def _parse_json_list(body: str, most: int | None = None) -> list[tuple[int, object]]:
+def _parse_json_list(body: str, most: int | None = None, strict: bool = False) -> list[tuple[int, object]]:
     """A JSON list: each item located by its number and the line it starts on (``most``
     given: the first ``most`` items only)."""
     ws = " \t\r\n"
@@ -169,7 +172,10 @@ def _parse_json_list(body: str, most: int | None = None) -> list[tuple[int, obje
         line += body.count("\n", counted, i)
         counted = i
         try:
-            item, i = parse_json(body, LENIENT_KEYS, start=i)
+            item, i = parse_json(body, STRICT if strict else LENIENT_KEYS, start=i)
+        except DuplicateKey as e:
+            _refuse([{"item": len(out) + 1, "line": line, "field": e.key,
+                      "reason": f"the key {e.key!r} is given twice"}])
         except JsonError as e:
             if e.line is None:
                 _refuse([{"line": line, "reason": f"not valid JSON: {e.reason}"}], cls=BadRequest)
@@ -200,7 +206,9 @@ def parse_json_or_jsonl(body: str, name: str = "the upload") -> list[tuple[int, 
             whole = orjson.loads(body)  # the common case, at C speed; lines only if needed
         except orjson.JSONDecodeError:
             whole = None  # the item-by-item parser names where, in our words
-        if isinstance(whole, list) and whole:
+        if isinstance(whole, list) and whole and may_repeat_a_key(body, whole):
+            out = _parse_json_list(body, strict=True)
+        elif isinstance(whole, list) and whole:
             lines = _ListLines(body)
             out = [(LazyItem(i, lines), item) for i, item in enumerate(whole, 1)]
         else:
@@ -212,7 +220,16 @@ def parse_json_or_jsonl(body: str, name: str = "the upload") -> list[tuple[int, 
             if not line or line.isspace():
                 continue
             try:
-                out.append((n, loads(line)))
+                obj = loads(line)
+                if may_repeat_a_key(line, obj):
+                    try:
+                        parse_json(line)  # STRICT: DuplicateKey when a key was given twice
+                    except DuplicateKey as e:
+                        errors.append({"line": n, "field": e.key, "reason": f"the key {e.key!r} is given twice"})
+                        continue
+                    except JsonError:
+                        pass
+                out.append((n, obj))
             except orjson.JSONDecodeError:
                 # orjson refuses what it cannot represent; the standard parser says why in our
                 # words (and accepts integers beyond 64 bits, which the rules then judge).
@@ -332,7 +349,11 @@ def _jsonl_fast(data: bytes | bytearray, start: int = 0) -> list[tuple[int, obje
             n += 1
             if nl > pos:
                 try:
-                    out.append((n, loads(view[pos:nl])))
+                    obj = loads(view[pos:nl])
+                    if may_repeat_a_key(data, obj, pos, nl):
+                        view.release()
+                        return None  # the str path finds the key given twice, if one was
+                    out.append((n, obj))
                 except orjson.JSONDecodeError:
                     if not bytes(view[pos:nl]).isspace():
                         view.release()
