@@ -122,6 +122,8 @@ def test_row_10_patterns_with_nan_or_infinity(served, line):
     ("PUT", "/api/v1/projects/{pid}/patterns", b'{"label": "ORG", "label": "PERSON", "pattern": "x"}', "lead"),
     ("PUT", "/api/v1/projects/{pid}/patterns", b'{"label": "ORG", "pattern": "x", "id": "a\\nb"}', "lead"),
     ("POST", "/api/v1/projects/{pid}/documents", b'{"id": "d", "text": "x", "text": "y"}', "lead"),
+    ("POST", "/api/v1/projects/{pid}/documents", b'{"id": "a\\nb", "text": "x"}', "lead"),
+    ("POST", "/api/v1/projects/{pid}/documents", b'{"id": " padded", "text": "x"}', "lead"),
     ("GET", "/api/v1/projects/%D9%A1", None, "lead"),
 ])
 def test_row_11_second_spellings_and_control_characters(served, method, path, body, who):

@@ -34,6 +34,7 @@ from annotator.core.bodies import (
     decode_utf8,
     json_type,
     may_repeat_a_key,
+    name_problem,
     parse_json,
     shown,
     string_problems,
@@ -534,6 +535,10 @@ def check_records(items: list[tuple[int, object]], labels: list[Label], existing
         ext = str(ext)
         if not ext or len(ext) > MAX_ID:
             bad("id", f"'id' must have 1-{MAX_ID} characters")
+            continue
+        problem = name_problem(ext, MAX_ID)
+        if problem:
+            bad("id", f"'id' {problem}")
             continue
         if ext in existing_ids:
             bad("id", f"a document with id {ext!r} is already in the project")
