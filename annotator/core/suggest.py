@@ -104,6 +104,35 @@ def dictionary_entries(accepted: list[tuple[str, str, int]]) -> dict[str, tuple[
     return {surface: (label, count / total[surface]) for surface, (count, label) in best.items()}
 
 
+def subtract_counts(rows: list[tuple[str, str, int]],
+                    taken_out: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
+    """(surface, label, count) ``rows`` less ``taken_out``'s counts; a pair left with none goes."""
+    if not taken_out:
+        return rows
+    less = Counter()
+    for surface, label, n in taken_out:
+        less[(surface, label)] += n
+    out = []
+    for surface, label, n in rows:
+        key = (surface, label)
+        if key in less:
+            n, less[key] = n - less[key], max(0, less[key] - n)
+        if n > 0:
+            out.append((surface, label, n))
+    return out
+
+
+def patch_entries(entries: dict[str, tuple[str, float]], rows: list[tuple[str, str, int]],
+                  surfaces: set[str]) -> dict[str, tuple[str, float]]:
+    """``entries`` with the entries of ``surfaces`` worked out again from ``rows`` (the rest
+    as they were): what a dictionary built from ``rows`` would hold, without rebuilding it."""
+    if not surfaces:
+        return entries
+    out = {k: v for k, v in entries.items() if k not in surfaces}
+    out.update(dictionary_entries([r for r in rows if r[0] in surfaces]))
+    return out
+
+
 def unwanted_pairs(accepted: list[tuple[str, str, int]],
                    rejected: list[tuple[str, str, int]]) -> set[tuple[str, str]]:
     """(surface, label) pairs rejected more often than accepted in the project."""

@@ -22,10 +22,18 @@ from sqlalchemy import JSON, Boolean, DateTime
 
 from annotator.core.patterns import match, version_of
 from annotator.core.spans import ENTITY
-from annotator.core.suggest import Taken, dictionary_entries, prefixes_of, suggest, unwanted_pairs
+from annotator.core.suggest import (
+    Taken,
+    dictionary_entries,
+    patch_entries,
+    prefixes_of,
+    subtract_counts,
+    suggest,
+    unwanted_pairs,
+)
 from annotator.services.annotations import annotation_state, labels_for
 from annotator.storage.fastsql import Statement, connection_of
-from annotator.storage.models import Document, User
+from annotator.storage.models import SYSTEM_ROLE, Document, User
 
 # (surface, label, count) of every span of a submitted annotation in the project; substr counts
 # characters on SQLite and PostgreSQL alike, i.e. code points, as our offsets do.
@@ -40,11 +48,25 @@ _REJECTED_PAIRS = Statement(
     'SELECT substr(d.text, r."start" + 1, r."end" - r."start") AS surface, r.label, COUNT(*) '
     "FROM suggestion_rejections r JOIN documents d ON d.id = r.document_id "
     "WHERE d.project_id = :p GROUP BY surface, r.label")
+# Independence (issue 23): for a person on document d, nothing derives from another person's
+# annotation of d. Their submitted spans on d (people's: gold and imported spans stay) and
+# their rejections on d are taken out of the project's counts for this request.
+_OTHERS_ON_DOCUMENT = Statement(
+    'SELECT substr(d.text, s."start" + 1, s."end" - s."start") AS surface, l.name, COUNT(*) '
+    "FROM spans s JOIN annotations a ON a.id = s.annotation_id "
+    "JOIN documents d ON d.id = a.document_id JOIN labels l ON l.id = s.label_id "
+    "JOIN users u ON u.id = a.user_id "
+    "WHERE a.document_id = :d AND a.status = 'submitted' AND a.user_id <> :u AND u.role <> :system "
+    "AND l.kind = :kind GROUP BY surface, l.name")
+_OTHERS_REJECTED_ON_DOCUMENT = Statement(
+    'SELECT substr(d.text, r."start" + 1, r."end" - r."start") AS surface, r.label, COUNT(*) '
+    "FROM suggestion_rejections r JOIN documents d ON d.id = r.document_id "
+    "WHERE r.document_id = :d AND r.user_id <> :u GROUP BY surface, r.label")
 _STATE_OF_REJECTIONS = Statement(
     "SELECT COUNT(*), MAX(r.id) FROM suggestion_rejections r JOIN documents d "
     "ON d.id = r.document_id WHERE d.project_id = :p")
 _SETTINGS = Statement("SELECT settings FROM projects WHERE id = :p", results={0: JSON()})
-_PREDICTED = Statement("SELECT p.spans FROM predictions p JOIN model_versions v "
+_PREDICTED = Statement("SELECT p.spans, v.id FROM predictions p JOIN model_versions v "
                        "ON v.id = p.model_version_id WHERE v.project_id = :p AND v.number = :n "
                        "AND p.document_id = :d", results={0: JSON()})
 _HONEYPOT = Statement("SELECT 1 FROM honeypots WHERE document_id = :d")
@@ -77,8 +99,18 @@ def suggestions_for(reader, doc: Document, user: User) -> dict:
     # a label whose spans need an attribute value cannot be suggested without one
     entity_labels = {name for name, spec in specs.items() if spec.kind == ENTITY
                      and not any(a.get("required") for a in spec.attributes.values())}
-    mine = annotation_state(conn, doc, user)["spans"]
-    rows, entries, prefixes, unwanted = _project_dictionary(conn, doc.project_id, tuple(sorted(specs)))
+    state = annotation_state(conn, doc, user)
+    mine = state["spans"]
+    rows, entries, prefixes, unwanted, rejected_rows = _project_dictionary(
+        conn, doc.project_id, tuple(sorted(specs)))
+    params = {"d": doc.id, "u": user.id}
+    others = [tuple(r) for r in _OTHERS_ON_DOCUMENT.all(conn, {**params, "system": SYSTEM_ROLE,
+                                                                 "kind": ENTITY})]
+    others_rejected = [tuple(r) for r in _OTHERS_REJECTED_ON_DOCUMENT.all(conn, params)]
+    if others or others_rejected:  # a colleague's work on this document suggests nothing here
+        rows = subtract_counts(rows, others)
+        entries = patch_entries(entries, rows, {surface for surface, _l, _n in others})
+        unwanted = unwanted_pairs(rows, subtract_counts(rejected_rows, others_rejected))
     own = [(doc.text[sp["start"]:sp["end"]], sp["label"], 1) for sp in mine
            if sp["label"] in entity_labels]
     if own:  # "label all occurrences": what the caller drew here counts too
@@ -92,12 +124,39 @@ def suggestions_for(reader, doc: Document, user: User) -> dict:
     model = settings.get("model")
     predicted = (_PREDICTED.first(conn, {"p": doc.project_id, "n": model, "d": doc.id})
                  if model is not None else None)
+    withheld = None
+    if predicted and state["status"] != "submitted" and doc.id in _trained_on(conn, predicted[1]):
+        predicted, withheld = None, "trained on this document"  # it would say back what it learned
     items = suggest(doc.text, doc.tokens, entries, taken, entity_labels,
                     pattern_matches=found, patterns_version=version_of(patterns) if patterns else "",
                     rejected=rejected, prefixes=prefixes,
                     model_spans=predicted[0] if predicted else (), model_version=f"v{model}",
                     unwanted=unwanted)
-    return {"items": items, "pending": False, "control": False, "shown": True}
+    out = {"items": items, "pending": False, "control": False, "shown": True}
+    if withheld:
+        out["withheld"] = {"model": withheld}
+    return out
+
+
+_TRAINED_ON = Statement("SELECT scores FROM model_versions WHERE id = :v", results={0: JSON()})
+_trained: dict[tuple, frozenset] = {}
+
+
+def _trained_on(conn, version_id: int) -> frozenset:
+    """The documents a model version learned from (a version never changes: kept per process,
+    per database)."""
+    key = (str(conn.engine.url), version_id)
+    found = _trained.get(key)
+    if found is None:
+        from annotator.services.learn import TRAINED_ON
+
+        row = _TRAINED_ON.first(conn, {"v": version_id})
+        found = frozenset(((row[0] if row else None) or {}).get(TRAINED_ON) or ())
+        with _dictionaries_lock:
+            if len(_trained) > 256:
+                _trained.clear()
+            _trained[key] = found
+    return found
 
 
 # --- whether a document was shown with suggestions ---------------------------------------
@@ -144,10 +203,10 @@ _dictionaries: dict[int, tuple] = {}
 _dictionaries_lock = threading.Lock()
 
 
-def _project_dictionary(conn, project_id: int, labels: tuple) -> tuple[list, dict, set, set]:
-    """The accepted (surface, label, count) rows, the dictionary, its prefixes, and the pairs
-    rejected more often than accepted (suggest.unwanted_pairs); cached until a submission
-    or a rejection changes them."""
+def _project_dictionary(conn, project_id: int, labels: tuple) -> tuple[list, dict, set, set, list]:
+    """The accepted (surface, label, count) rows, the dictionary, its prefixes, the pairs
+    rejected more often than accepted (suggest.unwanted_pairs) and the rejected rows; cached
+    until a submission or a rejection changes them."""
     key = (tuple(_STATE_OF_SUBMITTED.first(conn, {"p": project_id})),
            tuple(_STATE_OF_REJECTIONS.first(conn, {"p": project_id})), labels)
     cached = _dictionaries.get(project_id)
@@ -155,8 +214,9 @@ def _project_dictionary(conn, project_id: int, labels: tuple) -> tuple[list, dic
         return cached[1:]
     rows = [tuple(r) for r in _ACCEPTED.all(conn, {"p": project_id, "kind": ENTITY})]
     entries = dictionary_entries(rows)
-    unwanted = unwanted_pairs(rows, [tuple(r) for r in _REJECTED_PAIRS.all(conn, {"p": project_id})])
-    value = (key, rows, entries, prefixes_of(entries), unwanted)
+    rejected = [tuple(r) for r in _REJECTED_PAIRS.all(conn, {"p": project_id})]
+    unwanted = unwanted_pairs(rows, rejected)
+    value = (key, rows, entries, prefixes_of(entries), unwanted, rejected)
     with _dictionaries_lock:
         if len(_dictionaries) > 64:
             _dictionaries.clear()

@@ -176,3 +176,26 @@ def test_a_control_document_shows_no_suggestions_not_even_the_pages_own(page, li
         shown = [e.shown for e in s.execute(select(SuggestionExposure).where(
             SuggestionExposure.document_id == doc.id)).scalars()]
     assert shown == [False]
+
+
+def test_bob_on_the_page_is_offered_nothing_of_what_alice_drew_on_the_same_document(page, live, h):
+    """k = 2: alice submitted d; bob opens d and the page shows what it would have shown had
+    she never annotated it (issue 23): the suggestions of her work elsewhere, none of hers on d."""
+    from test_independence import D, ELSEWHERE, span
+
+    alice, h_bob = h.user("alice2"), h.user("bob2")
+    project = h.project("Independent", members=[alice, h_bob], language="ko", k=2)
+    h.settings(project, control_share=0.0)
+    d, elsewhere = h.docs(project, [{"text": D}, {"text": ELSEWHERE}])
+    h.tokenize(project)
+    a = h.api(alice)
+    for doc, spans in ((elsewhere, [span(ELSEWHERE, "메타", "ORG")]),
+                       (d, [span(D, "스케일AI", "ORG"), span(D, "알렉산드르 왕", "PERSON"), span(D, "메타", "ORG")])):
+        status, body = a.put(f"/api/v1/documents/{doc.id}/annotation",
+                             {"version": 0, "spans": spans, "status": "submitted"})
+        assert status == 200, body
+    login(page, live.url, "bob2")
+    open_doc(page, live.url, project.id, d.id)
+    expect(page.locator(".sg.sug").first).to_be_visible()
+    shown = page.evaluate("() => window.__annotate.editor().sugs.map(g => [g.start, g.end, g.label])")
+    assert [(D[s:e], label) for s, e, label in shown] == [("메타", "ORG")]  # from elsewhere only

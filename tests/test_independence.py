@@ -1,0 +1,125 @@
+"""Suggestions never carry one annotator's work on a document to another annotator of it
+(issue 23): with k = 2, what bob is offered on d is what he would be offered had alice never
+annotated d; her work elsewhere still teaches the dictionary; a model version that learned
+from d withholds its predictions on d from anyone who has not submitted d."""
+
+from __future__ import annotations
+
+import pytest
+from test_model_source import model_span, store_version
+
+from annotator.core.suggest import patch_entries, subtract_counts
+
+D = "스케일AI는 알렉산드르 왕이 세웠다. 메타가 투자했다."  # alice annotates this one
+ELSEWHERE = "메타는 다른 회사다."  # and this one
+LATER = "스케일AI와 메타가 만났다. 알렉산드르 왕이 말했다."
+
+
+def span(text: str, surface: str, label: str) -> dict:
+    i = text.index(surface)
+    return {"start": i, "end": i + len(surface), "label": label, "attributes": {}}
+
+
+@pytest.fixture
+def team(h):
+    alice, bob = h.user("alice"), h.user("bob")
+    project = h.project("Independent", members=[alice, bob], language="ko", k=2)
+    h.settings(project, control_share=0.0, blind=False)  # independence holds whatever blind says
+    d, elsewhere, later = h.docs(project, [{"text": D}, {"text": ELSEWHERE}, {"text": LATER}])
+    h.tokenize(project)
+    return project, (d, elsewhere, later), h.api(alice), h.api(bob)
+
+
+def offered(api, doc) -> list[tuple]:
+    status, body = api.get(f"/api/v1/documents/{doc.id}/suggestions")
+    assert status == 200 and body["pending"] is False, body
+    return sorted((g["start"], g["end"], g["label"], g["source"], g["score"]) for g in body["items"])
+
+
+def submit(api, doc, spans) -> None:
+    status, body = api.put(f"/api/v1/documents/{doc.id}/annotation",
+                           {"version": 0, "spans": spans, "status": "submitted"})
+    assert status == 200, body
+
+
+def test_bob_on_d_is_offered_what_he_would_be_had_alice_never_annotated_d(team):
+    _project, (d, elsewhere, later), alice, bob = team
+    submit(alice, elsewhere, [span(ELSEWHERE, "메타", "ORG")])
+    before = offered(bob, d)  # alice's work elsewhere: 메타 is suggested on d
+    assert [(D[s:e], label) for s, e, label, _src, _sc in before] == [("메타", "ORG")]
+
+    submit(alice, d, [span(D, "스케일AI", "ORG"), span(D, "알렉산드르 왕", "PERSON"),
+                      span(D, "메타", "ORG")])
+    assert offered(bob, d) == before  # nothing of what alice drew on d, nor its counts
+    # elsewhere, what she drew on d teaches the dictionary as before
+    assert {(LATER[s:e], label) for s, e, label, _src, _sc in offered(bob, later)} == {
+        ("스케일AI", "ORG"), ("메타", "ORG"), ("알렉산드르 왕", "PERSON")}
+
+
+def test_colleagues_rejections_on_d_do_not_steer_bobs_suggestions_on_d(team, h):
+    project, (d, elsewhere, _later), alice, bob = team
+    carol = h.api(h.user("carol", member_of=[project]))
+    submit(alice, elsewhere, [span(ELSEWHERE, "메타", "ORG")])
+    before = offered(bob, d)
+    m = D.index("메타")
+    for api in (alice, carol):  # rejected more often than accepted: unwanted, but only on d
+        status, _ = api.post(f"/api/v1/documents/{d.id}/suggestions/rejections",
+                             {"start": m, "end": m + 2, "label": "ORG", "source": "dictionary"})
+        assert status in (200, 201)
+    assert offered(bob, d) == before
+
+
+def test_gold_and_imported_spans_on_d_are_not_a_colleagues_work(team, h):
+    project, (d, _elsewhere, _later), _alice, bob = team
+    from annotator.services.importing import import_records
+
+    with h.session() as s:
+        from annotator.storage.models import Project
+
+        import_records(s, s.get(Project, project.id),
+                       [(1, {"id": "with-spans", "text": D, "spans": [span(D, "스케일AI", "ORG")]})])
+        s.commit()
+    h.tokenize(project)
+    got = {(D[s:e], label) for s, e, label, _src, _sc in offered(bob, d)}
+    assert ("스케일AI", "ORG") in got  # the import's spans are the project's, and teach everyone
+
+
+def choose(h, project, number: int) -> None:
+    from annotator.storage.models import Project
+
+    with h.session() as s:  # as PUT .../model does, without queueing the predict job
+        p = s.get(Project, project.id)
+        p.settings = {**(p.settings or {}), "model": number}
+        s.add(p)
+        s.commit()
+
+
+def test_a_model_that_learned_from_d_withholds_its_predictions_on_d(team, h):
+    project, (d, elsewhere, _later), alice, bob = team
+    guess = model_span(D, "알렉산드르 왕", "PERSON", 0.9)
+    store_version(h, project, 1, {d.id: ([{**guess, "offered": True}], 0.1),
+                                  elsewhere.id: ([], 0.0)}, trained_on=[d.id])
+    choose(h, project, 1)
+    status, body = bob.get(f"/api/v1/documents/{d.id}/suggestions")
+    assert status == 200 and body["withheld"] == {"model": "trained on this document"}, body
+    assert all(g["source"] != "model" for g in body["items"])
+    # once bob has submitted d, he may see what the model says about it
+    submit(bob, d, [])
+    status, body = bob.get(f"/api/v1/documents/{d.id}/suggestions")
+    assert "withheld" not in body and [g["source"] for g in body["items"]] == ["model"], body
+    # a version that never saw d suggests on it
+    store_version(h, project, 2, {d.id: ([{**guess, "offered": True}], 0.1)}, trained_on=[elsewhere.id])
+    choose(h, project, 2)
+    status, body = alice.get(f"/api/v1/documents/{d.id}/suggestions")
+    assert "withheld" not in body and [g["source"] for g in body["items"]] == ["model"], body
+
+
+@pytest.mark.nodb
+def test_counts_taken_out_and_the_entries_they_change():
+    rows = [("메타", "ORG", 3), ("메타", "PERSON", 2), ("왕", "PERSON", 1)]
+    assert subtract_counts(rows, [("메타", "ORG", 2), ("왕", "PERSON", 1)]) == [
+        ("메타", "ORG", 1), ("메타", "PERSON", 2)]
+    assert subtract_counts(rows, []) is rows
+    entries = {"메타": ("ORG", 0.6), "왕": ("PERSON", 1.0)}
+    left = subtract_counts(rows, [("메타", "ORG", 2), ("왕", "PERSON", 1)])
+    assert patch_entries(entries, left, {"메타", "왕"}) == {"메타": ("PERSON", 2 / 3)}
