@@ -181,7 +181,7 @@ def test_a_control_document_shows_no_suggestions_not_even_the_pages_own(page, li
 def test_bob_on_the_page_is_offered_nothing_of_what_alice_drew_on_the_same_document(page, live, h):
     """k = 2: alice submitted d; bob opens d and the page shows what it would have shown had
     she never annotated it (issue 23): the suggestions of her work elsewhere, none of hers on d."""
-    from test_independence import D, ELSEWHERE, span
+    from test_independence import ELSEWHERE, D, span
 
     alice, h_bob = h.user("alice2"), h.user("bob2")
     project = h.project("Independent", members=[alice, h_bob], language="ko", k=2)
