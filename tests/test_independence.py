@@ -123,3 +123,53 @@ def test_counts_taken_out_and_the_entries_they_change():
     entries = {"메타": ("ORG", 0.6), "왕": ("PERSON", 1.0)}
     left = subtract_counts(rows, [("메타", "ORG", 2), ("왕", "PERSON", 1)])
     assert patch_entries(entries, left, {"메타", "왕"}) == {"메타": ("PERSON", 2 / 3)}
+
+
+# --- the dictionary reaches its rules' ceiling (issue 23, item 2) ---------------------------
+
+LONG = "Meta Superintelligence Labs는 Meta가 세웠다. Meta Superintelligence Labs는 크다. 다시 Meta Superintelligence Labs."
+NEXT = "Meta는 크다. Meta가 또 투자했다."
+
+
+def test_a_rejection_of_the_bounds_is_not_one_of_the_label(h):
+    """In LONG alice is offered "Meta" inside "Meta Superintelligence Labs" three times and
+    rejects it there, then draws the whole name: those rejections were of the bounds. Counted
+    against ("Meta", ORG) (3 rejected, 1 accepted), they hid every "Meta" of the next article."""
+    alice, bob = h.user("alice"), h.user("bob")
+    project = h.project("Ceiling", members=[alice, bob], language="ko")
+    h.settings(project, control_share=0.0)
+    first, long_doc, nxt = h.docs(project, [{"text": "Meta는 크다."}, {"text": LONG}, {"text": NEXT}])
+    h.tokenize(project)
+    a = h.api(alice)
+    submit(a, first, [span("Meta는 크다.", "Meta", "ORG")])
+    status, body = a.get(f"/api/v1/documents/{long_doc.id}/suggestions")
+    inside = [g for g in body["items"] if LONG[g["start"]:g["end"]] == "Meta" and g["start"] != LONG.index("Meta가")]
+    assert len(inside) == 3
+    for g in inside:
+        assert a.post(f"/api/v1/documents/{long_doc.id}/suggestions/rejections",
+                      {k: g[k] for k in ("start", "end", "label", "source")})[0] == 201
+    name = "Meta Superintelligence Labs"
+    spans = [{"start": i, "end": i + len(name), "label": "ORG", "attributes": {}}
+             for i in (0, LONG.index(name, 1), LONG.rindex(name))] + [span(LONG, "Meta가", "ORG") | {"end": LONG.index("Meta가") + 4}]
+    submit(a, long_doc, spans)
+    got = {(NEXT[s:e], label) for s, e, label, _src, _sc in offered(h.api(bob), nxt)}
+    assert ("Meta", "ORG") in got
+
+
+def test_what_the_person_drew_here_is_offered_here_whatever_others_rejected(h):
+    """("Meta", ORG) rejected by two people elsewhere, never accepted: unwanted in the project.
+    Once carol draws "Meta" as an ORG on this document, its other occurrences here are hers."""
+    alice, bob, carol = h.user("alice"), h.user("bob"), h.user("carol")
+    project = h.project("Own", members=[alice, bob, carol], language="ko")
+    h.settings(project, control_share=0.0)
+    seen, nxt = h.docs(project, [{"text": "Meta가 왔다."}, {"text": NEXT}])
+    h.tokenize(project)
+    for who in (alice, bob):
+        assert h.api(who).post(f"/api/v1/documents/{seen.id}/suggestions/rejections",
+                               {"start": 0, "end": 4, "label": "ORG", "source": "dictionary"})[0] == 201
+    c = h.api(carol)
+    status, body = c.put(f"/api/v1/documents/{nxt.id}/annotation",
+                         {"version": 0, "spans": [{"start": 0, "end": 4, "label": "ORG"}]})
+    assert status == 200, body
+    got = [(NEXT[s:e], label) for s, e, label, _src, _sc in offered(c, nxt)]
+    assert got == [("Meta", "ORG")]  # the second one, at NEXT.index("Meta가")

@@ -43,11 +43,18 @@ _ACCEPTED = Statement(
     "JOIN documents d ON d.id = a.document_id JOIN labels l ON l.id = s.label_id "
     "WHERE d.project_id = :p AND a.status = 'submitted' AND l.kind = :kind "
     "GROUP BY surface, l.name")
-# (surface, label, count) of the suggestions people rejected in the project
+# (surface, label, count) of the suggestions people rejected in the project, leaving out a
+# rejection of the bounds, not of the label: the same person's annotation of the document has a
+# span of that label over it ("Meta" rejected inside "Meta Superintelligence Labs" says nothing
+# against "Meta" as an ORG; counted, three such rejections hid every "Meta" of the next article)
+_BOUNDS_ONLY = ("EXISTS (SELECT 1 FROM annotations a JOIN spans s ON s.annotation_id = a.id "
+                "JOIN labels l ON l.id = s.label_id WHERE a.document_id = r.document_id "
+                'AND a.user_id = r.user_id AND l.name = r.label AND s."start" < r."end" '
+                'AND r."start" < s."end")')
 _REJECTED_PAIRS = Statement(
     'SELECT substr(d.text, r."start" + 1, r."end" - r."start") AS surface, r.label, COUNT(*) '
     "FROM suggestion_rejections r JOIN documents d ON d.id = r.document_id "
-    "WHERE d.project_id = :p GROUP BY surface, r.label")
+    f"WHERE d.project_id = :p AND NOT {_BOUNDS_ONLY} GROUP BY surface, r.label")
 # Independence (issue 23): for a person on document d, nothing derives from another person's
 # annotation of d. Their submitted spans on d (people's: gold and imported spans stay) and
 # their rejections on d are taken out of the project's counts for this request.
@@ -61,7 +68,7 @@ _OTHERS_ON_DOCUMENT = Statement(
 _OTHERS_REJECTED_ON_DOCUMENT = Statement(
     'SELECT substr(d.text, r."start" + 1, r."end" - r."start") AS surface, r.label, COUNT(*) '
     "FROM suggestion_rejections r JOIN documents d ON d.id = r.document_id "
-    "WHERE r.document_id = :d AND r.user_id <> :u GROUP BY surface, r.label")
+    f"WHERE r.document_id = :d AND r.user_id <> :u AND NOT {_BOUNDS_ONLY} GROUP BY surface, r.label")
 _STATE_OF_REJECTIONS = Statement(
     "SELECT COUNT(*), MAX(r.id) FROM suggestion_rejections r JOIN documents d "
     "ON d.id = r.document_id WHERE d.project_id = :p")
@@ -113,9 +120,10 @@ def suggestions_for(reader, doc: Document, user: User) -> dict:
         unwanted = unwanted_pairs(rows, subtract_counts(rejected_rows, others_rejected))
     own = [(doc.text[sp["start"]:sp["end"]], sp["label"], 1) for sp in mine
            if sp["label"] in entity_labels]
-    if own:  # "label all occurrences": what the caller drew here counts too
+    if own:  # "label all occurrences": what the caller drew here counts too, whatever others rejected
         entries = dictionary_entries(rows + own)
         prefixes = prefixes | prefixes_of(surface for surface, _l, _n in own)
+        unwanted = unwanted - {(surface, label) for surface, label, _n in own}
     taken = [Taken(sp["start"], sp["end"], sp["label"], sp["label"] in entity_labels)
              for sp in mine]
     patterns = settings.get("patterns") or []
