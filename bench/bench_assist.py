@@ -330,7 +330,8 @@ def main() -> None:
         for d in drawn:
             print(f"  {d['document']} [{d['start']}, {d['end']}) {d['label']:7} {d['text']!r}: {d['reason']}")
         for r in s["rejections"]:
-            print(f"  rejected: {r['document']} [{r['start']}, {r['end']}) {r['label']:7} {r['text']!r} ({r['source']})")
+            print(f"  rejected: {r['document']} [{r['start']}, {r['end']}) {r['label']:7} {r['text']!r} "
+                  f"({r['source']})")
     print(f"entity spans in the gold      {s['gold_spans']}")
     print(f"drawn by hand                 {s['drawn_by_hand']} ({s['drawn_share']:.0%})")
     print(f"accepted suggestions          {s['accepted']}")
