@@ -359,7 +359,7 @@ ARTICLES["004_a9b071c667a72296"] = [
 OUT = "bench/gold/dev-gold.jsonl"
 lines = []
 for stem, E in ARTICLES.items():
-    t = open("annotator/data/corpus/%s.txt" % stem, encoding="utf8", newline="").read()
+    t = open(f"annotator/data/corpus/{stem}.txt", encoding="utf8", newline="").read()
 
     def find_unique(s):
         i = t.find(s)
