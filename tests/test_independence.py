@@ -127,7 +127,8 @@ def test_counts_taken_out_and_the_entries_they_change():
 
 # --- the dictionary reaches its rules' ceiling (issue 23, item 2) ---------------------------
 
-LONG = "Meta Superintelligence Labs는 Meta가 세웠다. Meta Superintelligence Labs는 크다. 다시 Meta Superintelligence Labs."
+LONG = ("Meta Superintelligence Labs는 Meta가 세웠다. Meta Superintelligence Labs는 크다. "
+        "다시 Meta Superintelligence Labs.")
 NEXT = "Meta는 크다. Meta가 또 투자했다."
 
 
@@ -149,8 +150,10 @@ def test_a_rejection_of_the_bounds_is_not_one_of_the_label(h):
         assert a.post(f"/api/v1/documents/{long_doc.id}/suggestions/rejections",
                       {k: g[k] for k in ("start", "end", "label", "source")})[0] == 201
     name = "Meta Superintelligence Labs"
+    meta = LONG.index("Meta가")
     spans = [{"start": i, "end": i + len(name), "label": "ORG", "attributes": {}}
-             for i in (0, LONG.index(name, 1), LONG.rindex(name))] + [span(LONG, "Meta가", "ORG") | {"end": LONG.index("Meta가") + 4}]
+             for i in (0, LONG.index(name, 1), LONG.rindex(name))]
+    spans.append({"start": meta, "end": meta + 4, "label": "ORG", "attributes": {}})
     submit(a, long_doc, spans)
     got = {(NEXT[s:e], label) for s, e, label, _src, _sc in offered(h.api(bob), nxt)}
     assert ("Meta", "ORG") in got
