@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -412,3 +413,42 @@ def test_suggestion_figures_without_any_suggestion_say_why():
     text = suggestion_lines(out)
     assert text[-1] == "  No suggestion accepted or rejected in submitted work yet."
     assert text[3].split()[-2:] == ["-", "-"]  # median seconds: none timed
+
+
+# --- variants: first mentions from the names people accepted (issue 23) -----------------------
+
+@pytest.mark.nodb
+def test_variants_of_accepted_names():
+    from annotator.core.suggest import squeezed_entries, variant_entries
+
+    entries = {"알렉산드르 왕": ("PERSON", 1.0), "Jaana Dogan": ("PERSON", 1.0), "메타": ("ORG", 1.0),
+               "메타 슈퍼인텔리전스 연구소": ("ORG", 1.0), "스케일 AI": ("ORG", 1.0), "구글 딥마인드": ("ORG", 1.0),
+               "Meta": ("ORG", 1.0), "왕": ("PERSON", 1.0)}
+    assert variant_entries(entries) == {"Dogan": ("PERSON", 0.7), "슈퍼인텔리전스 연구소": ("ORG", 0.7)}
+    # 왕 is an entry already; 구글 딥마인드 without 구글 (not an ORG here) and 스케일 AI without 스케일
+    # leave one word, which is not a name of an organisation by itself
+    squeezed = squeezed_entries(entries)
+    assert squeezed["스케일ai"] == ("스케일 AI", "ORG", 0.7) and squeezed["meta"] == ("Meta", "ORG", 0.7)
+
+
+@pytest.mark.nodb
+def test_variants_fill_gaps_on_token_boundaries_and_appositions_follow_a_name():
+    text = "존 헤게만(John Hegeman)은 META와 스케일AI를 떠났다. 헤게만은 Koray(GDM)를 만났다. 메타(Meta)도."
+    tokens = [(m.start(), m.end()) for m in re.finditer(r"[A-Za-z]+|[가-힣]+|\S", text)]
+    # Kiwi would split the particles; here each Hangul run stands alone, so split them by hand
+    for word, cut in (("헤게만은", 3), ("META와", 4), ("스케일AI를", 5), ("Koray", 5), ("메타", 2)):
+        i = text.find(word)
+        tokens = [t for t in tokens if not (t[0] >= i and t[1] <= i + len(word))]
+        tokens += [(i, i + cut)] + ([(i + cut, i + len(word))] if cut < len(word) else [])
+    tokens = sorted(set(tokens) | {(m.start(), m.end()) for m in re.finditer(r"AI", text)})
+    entries = {"메타": ("ORG", 1.0), "Meta": ("ORG", 1.0), "스케일 AI": ("ORG", 1.0), "Koray": ("PERSON", 1.0)}
+    have = [Taken(0, 5, "PERSON", True)]  # the person drew 존 헤게만
+    got = suggest(text, tokens, {**entries, "존 헤게만": ("PERSON", 1.0)}, have, {"ORG", "PERSON"})
+    shown = [(text[g["start"]:g["end"]], g["label"], g["source"]) for g in got]
+    assert ("John Hegeman", "PERSON", "variants") in shown  # apposition in another script
+    assert ("헤게만", "PERSON", "variants") in shown  # the last word of a PERSON
+    assert ("META", "ORG", "variants") in shown and ("스케일AI", "ORG", "variants") in shown
+    assert ("GDM", "PERSON", "variants") not in shown  # after a person, an acronym is their employer
+    assert ("Meta", "ORG", "dictionary") in shown  # the dictionary has it: not a variant
+    assert suggest(text, tokens, entries, have, {"ORG", "PERSON"}, variants=False) == [
+        g for g in suggest(text, tokens, entries, have, {"ORG", "PERSON"}) if g["source"] != "variants"]

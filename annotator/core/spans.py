@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 SPAN_KEYS = {"start", "end", "label", "attributes", "origin"}
 # where a span came from when it was not drawn by hand (issue 12): a suggestion's source
-ORIGINS = ("dictionary", "patterns", "model")
+ORIGINS = ("dictionary", "patterns", "model", "variants")
 ENTITY = "entity"
 SPAN = "span"
 KINDS = (ENTITY, SPAN)

@@ -23,6 +23,19 @@ displacing a dictionary or pattern suggestion (measured more precise), only from
 probability of ``MODEL_MIN_SCORE``, only where the text can be a name (``plausible``), and only
 for the labels the version learned well enough (``offered``: training.offered_labels).
 
+A fourth, ``variants`` (issue 23: first mentions), proposes names nobody has tagged yet from
+the ones people did, and fills the gaps the first two leave, as the model does:
+
+- the last word of an accepted name of two or more words that is a ``PERSON`` (``왕`` after
+  ``알렉산드르 왕``, ``Dogan`` after ``Jaana Dogan``), and an accepted ``ORG`` of two or more words
+  without its first word when that word is itself an accepted ``ORG`` (``Superintelligence
+  Labs`` after ``Meta Superintelligence Labs`` and ``Meta``);
+- an accepted name written with other spaces or case (``스케일 AI`` after ``스케일AI``, ``META``
+  after ``Meta``);
+- an apposition: what stands in brackets right after a name the person has (or is offered),
+  in another script or as an acronym, with its label (``John Hegeman`` in ``존 헤게만(John
+  Hegeman)``, ``Meta`` in ``메타(Meta)``).
+
 What people rejected more often than they accepted, as (surface text, label), anywhere in the
 project, is suggested by no source again: the project's reviews teach every source.
 """
@@ -38,6 +51,9 @@ from dataclasses import dataclass
 DICTIONARY = "dictionary"
 PATTERNS = "patterns"
 MODEL = "model"
+VARIANTS = "variants"
+VARIANT_SCORE = 0.7  # below the dictionary's exact matches, above the model's floor
+PERSON, ORG = "PERSON", "ORG"
 MODEL_MIN_SCORE = 0.5  # a model's entity below this probability is not suggested
 PATTERNS_VERSION = "money-1"
 PATTERN_SCORE = 0.9
@@ -188,6 +204,152 @@ def dictionary_candidates(text: str, bounds: Boundaries, entries: dict[str, tupl
     return out
 
 
+# --- variants of accepted names ---------------------------------------------------------------
+
+def _squeezed(text: str) -> str:
+    return "".join(text.split()).casefold()
+
+
+@dataclass(frozen=True)
+class Variants:
+    """What ``variant_candidates`` looks names up in, made once per dictionary (``variants_of``)."""
+
+    derived: dict  # {surface: (label, score)}
+    derived_prefixes: set
+    squeezed: dict  # {squeezed text: (surface, label, score)}
+    squeezed_prefixes: set
+
+
+def variants_of(entries: dict[str, tuple[str, float]], orgs: set | None = None) -> Variants:
+    """The variant tables of ``entries`` (``orgs``: the ORG names whose first word may be left
+    out, by default the ORGs among the entries)."""
+    derived = variant_entries(entries, orgs)
+    squeezed = squeezed_entries(entries)
+    return Variants(derived, prefixes_of(derived), squeezed, prefixes_of(squeezed))
+
+
+def variant_entries(entries: dict[str, tuple[str, float]], orgs: set | None = None) -> dict[str, tuple[str, float]]:
+    """{surface: (label, score)} of the names the accepted ``entries`` imply (see the module's
+    docstring): last words of PERSONs, ORGs without a known ORG's first word. An entry's own
+    text is never a variant of another (the dictionary has it already)."""
+    out: dict[str, tuple[str, float]] = {}
+    if orgs is None:
+        orgs = {surface for surface, (label, _s) in entries.items() if label == ORG}
+    for surface, (label, share) in entries.items():
+        words = surface.split()
+        if len(words) < 2:
+            continue
+        if label == PERSON:
+            found = words[-1]
+        elif label == ORG and words[0] in orgs and len(words) > 2:  # a name of two words or more
+            found = surface[len(words[0]):].strip()  # is left ("AI" of "스케일 AI" is not one)
+        else:
+            continue
+        if found and found not in entries and found not in out and any(c.isalnum() for c in found):
+            out[found] = (label, VARIANT_SCORE * share)
+    return out
+
+
+def squeezed_entries(entries: dict[str, tuple[str, float]]) -> dict[str, tuple[str, str, float]]:
+    """{text without spaces, case-folded: (surface, label, score)}: the accepted names to find
+    again written with other spaces or case. A squeezed text two entries share is left out
+    (which one was meant is a guess)."""
+    out: dict[str, tuple[str, str, float]] = {}
+    twice: set = set()
+    for surface, (label, share) in entries.items():
+        key = _squeezed(surface)
+        if len(key) < 2:
+            continue
+        if key in out and out[key][1] != label:
+            twice.add(key)
+        out.setdefault(key, (surface, label, VARIANT_SCORE * share))
+    for key in twice:
+        del out[key]
+    return out
+
+
+def variant_candidates(text: str, bounds: Boundaries, tokens: list, entries: dict,
+                       named: list[tuple[int, int, str]], tables: list[Variants],
+                       version: str = "") -> list[dict]:
+    """Every place a variant (above) stands on token boundaries, and the appositions after the
+    ``named`` spans ((start, end, label): the person's and the other sources' suggestions).
+    ``entries``: the dictionary (a text it has is no variant); ``tables``: ``variants_of``."""
+    out = []
+    if len(tables) > 1:  # one walk of the tokens for all of them
+        tables = [Variants({k: v for t in reversed(tables) for k, v in t.derived.items()},
+                           set().union(*(t.derived_prefixes for t in tables)),
+                           {k: v for t in reversed(tables) for k, v in t.squeezed.items()},
+                           set().union(*(t.squeezed_prefixes for t in tables)))]
+    squeezed_tokens = [_squeezed(text[a:b]) for a, b in tokens] if tables[0].squeezed else []
+    for t in tables:
+        out += _variant_matches(text, bounds, tokens, squeezed_tokens, entries, t, version)
+    for start, end, label in named:
+        out += _apposition(text, bounds, start, end, label, version)
+    return out
+
+
+def _variant_matches(text, bounds, tokens, squeezed_tokens, entries, t: Variants, version) -> list[dict]:
+    out = []
+    if t.derived:
+        out += [{**c, "source": VARIANTS} for c in dictionary_candidates(
+            text, bounds, t.derived, version, tokens=tokens, prefixes=t.derived_prefixes)
+            if text[c["start"]:c["end"]] not in entries]
+    squeezed, heads = t.squeezed, t.squeezed_prefixes
+    if squeezed:
+        n = len(tokens)
+        for a in range(n):
+            if squeezed_tokens[a] not in heads:
+                continue
+            start, key = tokens[a][0], ""
+            for b in range(a, n):
+                key += squeezed_tokens[b]
+                if key not in heads:
+                    break
+                hit = squeezed.get(key)
+                end = tokens[b][1]
+                if hit is not None and text[start:end] != hit[0] and text[start:end] not in entries:
+                    out.append(_suggestion(start, end, hit[1], VARIANTS, hit[2], version))
+    return out
+
+
+def _script(text: str) -> str:
+    """``latin``, ``hangul``, ``other`` or ``mixed``: the scripts of text's letters."""
+    kinds = set()
+    for c in text:
+        if not c.isalpha():
+            continue
+        if c.isascii():
+            kinds.add("latin")
+        elif "\uac00" <= c <= "\ud7a3" or "\u1100" <= c <= "\u11ff" or "\u3130" <= c <= "\u318f":
+            kinds.add("hangul")
+        else:
+            kinds.add("other")
+    return kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else "none")
+
+
+def _apposition(text: str, bounds: Boundaries, start: int, end: int, label: str, version: str) -> list[dict]:
+    """``name(Other)``: Other, when it is in another script than name or an acronym, ends at the
+    bracket on token boundaries, and is no longer than a name (60 characters, one line)."""
+    if end >= len(text) or text[end] != "(":
+        return []
+    close = text.find(")", end + 1, end + 62)
+    if close < 0:
+        return []
+    a, b = end + 1, close
+    inner = text[a:b]
+    if not inner or inner != inner.strip() or "\n" in inner or "(" in inner or not bounds.fits(a, b):
+        return []
+    # an acronym restates an organisation (메타 슈퍼인텔리전스 랩(MSL)); after a person it is
+    # more often where they work (Koray(GDM))
+    acronym = label == ORG and inner.isupper() and inner.isalpha() and 2 <= len(inner) <= 6
+    name_script, inner_script = _script(text[start:end]), _script(inner)
+    if not acronym and (inner_script in ("none", "mixed") or inner_script == name_script):
+        return []
+    if not plausible(text, a, b):
+        return []
+    return [_suggestion(a, b, label, VARIANTS, VARIANT_SCORE, version)]
+
+
 def money_candidates(text: str, bounds: Boundaries, label: str = "MONEY") -> list[dict]:
     out = []
     for m in MONEY_RE.finditer(text):
@@ -250,13 +412,16 @@ def suggest(text: str, tokens: list, entries: dict[str, tuple[str, float]], take
             rejected: set | None = None, pattern_matches: list[tuple[int, int, str]] = (),
             patterns_version: str = "", prefixes: set[str] | None = None,
             model_spans: list[dict] = (), model_version: str = "",
-            unwanted: set[tuple[str, str]] = frozenset()) -> list[dict]:
+            unwanted: set[tuple[str, str]] = frozenset(),
+            variants: bool | list[Variants] = True) -> list[dict]:
     """Every suggestion for one person on one document (see the module's docstring).
     ``labels``: the entity labels of the project; other labels are never suggested.
     ``pattern_matches``: (start, end, label) found by the project's own patterns
     (patterns.py). ``model_spans``: the model's stored predictions ({start, end, label,
     score, attributes}) for this document. ``unwanted``: (surface, label) pairs people of the
-    project rejected more often than they accepted them: no source suggests them again."""
+    project rejected more often than they accepted them: no source suggests them again.
+    ``variants``: False for none, True to make the tables here, or the tables (``variants_of``,
+    which a caller keeps with its dictionary)."""
     bounds = Boundaries(tokens)
     cands = [c for c in dictionary_candidates(text, bounds, entries, dictionary_version,
                                               tokens=sorted(tokens), prefixes=prefixes)
@@ -268,6 +433,14 @@ def suggest(text: str, tokens: list, entries: dict[str, tuple[str, float]], take
     if unwanted:
         cands = [c for c in cands if (text[c["start"]:c["end"]], c["label"]) not in unwanted]
     first = choose(cands, taken, rejected)
+    if variants:  # names nobody tagged yet, where the dictionary and patterns left a gap
+        named = [(t.start, t.end, t.label) for t in taken if t.entity] + [
+            (c["start"], c["end"], c["label"]) for c in first]
+        tables = variants if isinstance(variants, list) else [variants_of(entries)]
+        found = [c for c in variant_candidates(text, bounds, sorted(tokens), entries, named, tables)
+                 if c["label"] in labels and (text[c["start"]:c["end"]], c["label"]) not in unwanted]
+        held = taken + [Taken(c["start"], c["end"], c["label"], True) for c in first]
+        first = sorted(first + choose(found, held, rejected), key=lambda c: (c["start"], c["end"]))
     model = [_suggestion(m["start"], m["end"], m["label"], MODEL, m.get("score", 1.0), model_version)
              for m in model_spans if m["label"] in labels and m.get("offered", True)
              and m.get("score", 1.0) >= MODEL_MIN_SCORE

@@ -30,6 +30,7 @@ from annotator.core.suggest import (
     subtract_counts,
     suggest,
     unwanted_pairs,
+    variants_of,
 )
 from annotator.services.annotations import annotation_state, labels_for
 from annotator.storage.fastsql import Statement, connection_of
@@ -108,8 +109,9 @@ def suggestions_for(reader, doc: Document, user: User) -> dict:
                      and not any(a.get("required") for a in spec.attributes.values())}
     state = annotation_state(conn, doc, user)
     mine = state["spans"]
-    rows, entries, prefixes, unwanted, rejected_rows = _project_dictionary(
+    rows, entries, prefixes, unwanted, rejected_rows, variants = _project_dictionary(
         conn, doc.project_id, tuple(sorted(specs)))
+    tables = [variants]
     params = {"d": doc.id, "u": user.id}
     others = [tuple(r) for r in _OTHERS_ON_DOCUMENT.all(conn, {**params, "system": SYSTEM_ROLE,
                                                                  "kind": ENTITY})]
@@ -118,12 +120,17 @@ def suggestions_for(reader, doc: Document, user: User) -> dict:
         rows = subtract_counts(rows, others)
         entries = patch_entries(entries, rows, {surface for surface, _l, _n in others})
         unwanted = unwanted_pairs(rows, subtract_counts(rejected_rows, others_rejected))
+        if others:
+            tables = [variants_of(entries)]  # their names on this document imply none here
     own = [(doc.text[sp["start"]:sp["end"]], sp["label"], 1) for sp in mine
            if sp["label"] in entity_labels]
     if own:  # "label all occurrences": what the caller drew here counts too, whatever others rejected
-        entries = dictionary_entries(rows + own)
-        prefixes = prefixes | prefixes_of(surface for surface, _l, _n in own)
+        mine_entries = dictionary_entries(own)
+        entries = patch_entries(entries, rows + own, set(mine_entries))  # only their texts change
+        prefixes = prefixes | prefixes_of(mine_entries)
         unwanted = unwanted - {(surface, label) for surface, label, _n in own}
+        orgs = {s for s, (label, _x) in entries.items() if label == "ORG"}
+        tables = [*tables, variants_of(mine_entries, orgs)]
     taken = [Taken(sp["start"], sp["end"], sp["label"], sp["label"] in entity_labels)
              for sp in mine]
     patterns = settings.get("patterns") or []
@@ -139,7 +146,7 @@ def suggestions_for(reader, doc: Document, user: User) -> dict:
                     pattern_matches=found, patterns_version=version_of(patterns) if patterns else "",
                     rejected=rejected, prefixes=prefixes,
                     model_spans=predicted[0] if predicted else (), model_version=f"v{model}",
-                    unwanted=unwanted)
+                    unwanted=unwanted, variants=tables)
     out = {"items": items, "pending": False, "control": False, "shown": True}
     if withheld:
         out["withheld"] = {"model": withheld}
@@ -211,10 +218,10 @@ _dictionaries: dict[int, tuple] = {}
 _dictionaries_lock = threading.Lock()
 
 
-def _project_dictionary(conn, project_id: int, labels: tuple) -> tuple[list, dict, set, set, list]:
+def _project_dictionary(conn, project_id: int, labels: tuple) -> tuple:
     """The accepted (surface, label, count) rows, the dictionary, its prefixes, the pairs
-    rejected more often than accepted (suggest.unwanted_pairs) and the rejected rows; cached
-    until a submission or a rejection changes them."""
+    rejected more often than accepted (suggest.unwanted_pairs), the rejected rows and the
+    variant tables (suggest.variants_of); cached until a submission or a rejection changes them."""
     key = (tuple(_STATE_OF_SUBMITTED.first(conn, {"p": project_id})),
            tuple(_STATE_OF_REJECTIONS.first(conn, {"p": project_id})), labels)
     cached = _dictionaries.get(project_id)
@@ -224,7 +231,7 @@ def _project_dictionary(conn, project_id: int, labels: tuple) -> tuple[list, dic
     entries = dictionary_entries(rows)
     rejected = [tuple(r) for r in _REJECTED_PAIRS.all(conn, {"p": project_id})]
     unwanted = unwanted_pairs(rows, rejected)
-    value = (key, rows, entries, prefixes_of(entries), unwanted, rejected)
+    value = (key, rows, entries, prefixes_of(entries), unwanted, rejected, variants_of(entries))
     with _dictionaries_lock:
         if len(_dictionaries) > 64:
             _dictionaries.clear()
