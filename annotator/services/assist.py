@@ -142,6 +142,11 @@ def suggestions_for(reader, doc: Document, user: User) -> dict:
     withheld = None
     if predicted and state["status"] != "submitted" and doc.id in _trained_on(conn, predicted[1]):
         predicted, withheld = None, "trained on this document"  # it would say back what it learned
+    if predicted:  # once reviewed enough, a label suggests by what annotators did with it
+        decided = _live_decisions(conn, doc.project_id, model, predicted[1])
+        if decided:
+            predicted = ([{**m, "offered": decided.get(m["label"], m.get("offered", True))}
+                          for m in predicted[0]], predicted[1])
     items = suggest(doc.text, doc.tokens, entries, taken, entity_labels,
                     pattern_matches=found, patterns_version=version_of(patterns) if patterns else "",
                     rejected=rejected, prefixes=prefixes,
@@ -171,6 +176,30 @@ def _trained_on(conn, version_id: int) -> frozenset:
             if len(_trained) > 256:
                 _trained.clear()
             _trained[key] = found
+    return found
+
+
+_live: dict[tuple, dict] = {}
+
+
+def _live_decisions(conn, project_id: int, number: int, version_id: int) -> dict[str, bool]:
+    """{label: suggests} for the labels of version ``number`` reviewed often enough for their
+    live precision to decide (learn.live_of; the others keep the held-out decision stored with
+    each prediction), kept until a submission or a rejection in the project changes them."""
+    from annotator.core.live import WINDOW
+    from annotator.services.learn import live_of
+
+    key = (str(conn.engine.url), version_id, tuple(_STATE_OF_SUBMITTED.first(conn, {"p": project_id})),
+           tuple(_STATE_OF_REJECTIONS.first(conn, {"p": project_id})))
+    found = _live.get(key)
+    if found is None:
+        row = _TRAINED_ON.first(conn, {"v": version_id})
+        live = live_of(conn, project_id, number, (row[0] if row else None) or {})
+        found = {label: x["active"] for label, x in live.items() if x["reviewed"] >= WINDOW}
+        with _dictionaries_lock:
+            if len(_live) > 256:
+                _live.clear()
+            _live[key] = found
     return found
 
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import DateTime, delete, func, select
 
 from annotator.core.errors import NotFound
+from annotator.storage.fastsql import Statement, connection_of
 from annotator.storage.models import Document, ModelVersion, Prediction, Project
 
 PREDICT_BATCH = 8  # documents per stored batch
@@ -160,6 +161,34 @@ def offered_labels(scores: dict) -> set[str]:
 
 # --- what the lead sees and chooses ------------------------------------------------------------
 
+# What annotators did with a version's suggestions (core/live.py): accepted as they were or
+# edited (the span's provenance, in submitted annotations) and rejected, with when.
+_REVIEWED_SPANS = Statement(
+    "SELECT a.submitted_at, l.name, s.edited, a.document_id FROM spans s "
+    "JOIN annotations a ON a.id = s.annotation_id JOIN documents d ON d.id = a.document_id "
+    "JOIN labels l ON l.id = s.label_id WHERE d.project_id = :p AND a.status = 'submitted' "
+    "AND s.origin = 'model' AND s.origin_version = :v", results={0: DateTime(timezone=True)})
+_REVIEWED_REJECTIONS = Statement(
+    "SELECT r.created_at, r.label, r.document_id FROM suggestion_rejections r "
+    "JOIN documents d ON d.id = r.document_id WHERE d.project_id = :p "
+    "AND r.source = 'model' AND r.version = :v", results={0: DateTime(timezone=True)})
+
+
+def live_of(source, project_id: int, number: int, scores: dict) -> dict[str, dict]:
+    """Live precision per label of version ``number`` (core.live.live_labels), counted on the
+    documents it never learned from. ``source``: a Session or a connection."""
+    from annotator.core.live import ACCEPTED, EDITED, REJECTED, live_labels
+
+    conn = connection_of(source)
+    trained = set(scores.get(TRAINED_ON) or ())
+    params = {"p": project_id, "v": f"v{number}"}
+    events = [(when, label, EDITED if edited else ACCEPTED)
+              for when, label, edited, doc in _REVIEWED_SPANS.all(conn, params) if doc not in trained]
+    events += [(when, label, REJECTED)
+               for when, label, doc in _REVIEWED_REJECTIONS.all(conn, params) if doc not in trained]
+    return live_labels(events, offered_labels(scores), set(scores.get("labels") or {}))
+
+
 def versions(s, project: Project) -> list[dict]:
     active = (project.settings or {}).get("model")
     rows = s.execute(select(ModelVersion).where(ModelVersion.project_id == project.id)
@@ -169,11 +198,13 @@ def versions(s, project: Project) -> list[dict]:
         predicted = s.execute(select(func.count()).select_from(Prediction)
                               .where(Prediction.model_version_id == v.id)).scalar_one()
         scores = {k: x for k, x in (v.scores or {}).items() if k != TRAINED_ON}
+        live = live_of(s, project.id, v.number, v.scores or {})
         out.append({"number": v.number, "active": v.number == active, "source": v.source,
                     "created_at": v.created_at.isoformat(), "scores": scores,
                     "trained_documents": len((v.scores or {}).get(TRAINED_ON) or ()),
-                    "offered_labels": sorted(offered_labels(scores)),
-                    "predicted_documents": predicted})
+                    "offered_labels": sorted(label for label, x in live.items() if x["active"]),
+                    "held_out_labels": sorted(offered_labels(scores)),
+                    "live": live, "predicted_documents": predicted})
     return out
 
 

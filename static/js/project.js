@@ -246,10 +246,24 @@
           name.appendChild(document.createElement('br'));
           name.appendChild(from);
           td(f2((sc.overall || {}).f), 'num');
-          var offered = v.offered_labels || [];
-          td(Object.keys(sc.labels || {}).map(function (k) {
-            return k + ' ' + f2(sc.labels[k].f) + (offered.indexOf(k) >= 0 ? ' ✓' : '');
-          }).join(' · ') + (Object.keys(sc.labels || {}).length ? (offered.length ? '' : ' (no label good enough to suggest yet)') : ''), 'muted');
+          var offered = v.offered_labels || [], live = v.live || {};
+          var cell = td('', 'muted');
+          Object.keys(sc.labels || {}).forEach(function (k, i) {
+            var line = document.createElement('div'), lv = live[k] || {};
+            line.dataset.label = k;
+            line.textContent = k + ' ' + f2(sc.labels[k].f) + (offered.indexOf(k) >= 0 ? ' ✓' : ' ✗') +
+              (lv.reviewed ? ' · live ' + (lv.precision == null ? '–' : f2(lv.precision)) + ' over ' + lv.reviewed : '');
+            line.title = lv.why || '';
+            var why = document.createElement('small');
+            why.textContent = lv.why ? ' (' + (lv.active ? 'suggests: ' : 'does not suggest: ') + lv.why + ')' : '';
+            line.appendChild(why);
+            cell.appendChild(line);
+          });
+          if (Object.keys(sc.labels || {}).length && !offered.length) {
+            var none = document.createElement('div');
+            none.textContent = 'No label good enough to suggest yet.';
+            cell.appendChild(none);
+          }
           td(String(v.predicted_documents), 'num');
           tbody.appendChild(tr);
         });

@@ -4,6 +4,8 @@ import of .txt / .jsonl / .csv files, and the annotators' progress."""
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 from playwright.sync_api import expect
 
@@ -102,7 +104,11 @@ def test_lead_trains_and_chooses_a_model_version_from_the_project_page(page, liv
     expect(versions).to_have_count(2)
     expect(versions.first).to_contain_text("v2")
     expect(versions.first).to_contain_text("0.75")
-    expect(versions.first).to_contain_text("ORG 0.85 ✓ · PERSON 0.55")  # only ORG suggests
+    org, person = (versions.first.locator(f"[data-label='{k}']") for k in ("ORG", "PERSON"))
+    expect(org).to_contain_text("ORG 0.85 ✓")  # only ORG suggests
+    expect(person).to_contain_text("PERSON 0.55 ✗")
+    expect(org).to_contain_text("suggests: 0 of 20 reviewed: held-out precision ≥ 0.8")
+    expect(person).to_contain_text("does not suggest: 0 of 20 reviewed: held-out precision < 0.8")
     expect(card.locator("tr[data-version='1']")).to_contain_text("suggests")
     expect(card.get_by_test_id("job-table")).to_contain_text("No background work yet.")
 
@@ -121,3 +127,6 @@ def test_lead_trains_and_chooses_a_model_version_from_the_project_page(page, liv
     page.set_viewport_size({"width": 1400, "height": 900})
     card.scroll_into_view_if_needed()
     card.screenshot(path=str(tmp_path / "project-model-card.png"))  # looked at for the docs
+    SHOT_DIR = os.environ.get("ANNOTATOR_SHOTS")
+    if SHOT_DIR:
+        card.screenshot(path=str(Path(SHOT_DIR) / "project-model-card.png"))
