@@ -3,7 +3,7 @@ functions over plain data (no database, no Flask); report.py loads the data.
 
 The suggestion section of the lead's report has two parts.
 
-Per source (``dictionary``, ``patterns``, ``model``) and label, over the submitted annotations
+Per source (``dictionary``, ``patterns``, ``variants``, ``model``) and label, over the submitted annotations
 of persons (never the ``import`` or ``gold`` pseudo-users):
 
 - ``accepted``: spans saved with that origin; ``edited``: of those, changed after accepting
