@@ -258,3 +258,11 @@ def test_no_request_answers_5xx_or_changes_a_row_when_refused(app, world):
     check()
     assert sum(n for code, n in seen.items() if code >= 400) > EXAMPLES // 3, seen  # it probed
     assert sum(n for code, n in seen.items() if code < 300) > 5, seen  # and reached the code
+
+
+def test_an_answer_never_holds_nan_or_infinity(app):
+    """Python's json writes NaN and Infinity, which no JSON parser reads: the app's writes
+    null instead (web/jsonout.py), whatever a rule computed."""
+    with app.app_context():
+        out = app.json.dumps({"kappa": float("nan"), "rows": [1.5, float("inf"), {"x": float("-inf")}]})
+    assert json.loads(out, parse_constant=lambda c: pytest.fail(c)) == {"kappa": None, "rows": [1.5, None, {"x": None}]}
