@@ -74,7 +74,7 @@ _STATE_OF_REJECTIONS = Statement(
     "SELECT COUNT(*), MAX(r.id) FROM suggestion_rejections r JOIN documents d "
     "ON d.id = r.document_id WHERE d.project_id = :p")
 _SETTINGS = Statement("SELECT settings FROM projects WHERE id = :p", results={0: JSON()})
-_PREDICTED = Statement("SELECT p.spans, v.id FROM predictions p JOIN model_versions v "
+_PREDICTED = Statement("SELECT p.spans, v.id, v.created_at FROM predictions p JOIN model_versions v "
                        "ON v.id = p.model_version_id WHERE v.project_id = :p AND v.number = :n "
                        "AND p.document_id = :d", results={0: JSON()})
 _HONEYPOT = Statement("SELECT 1 FROM honeypots WHERE document_id = :d")
@@ -140,13 +140,15 @@ def suggestions_for(reader, doc: Document, user: User) -> dict:
     predicted = (_PREDICTED.first(conn, {"p": doc.project_id, "n": model, "d": doc.id})
                  if model is not None else None)
     withheld = None
-    if predicted and state["status"] != "submitted" and doc.id in _trained_on(conn, predicted[1]):
+    # a version is known by its id and when it was made (an id comes again after a reset)
+    version = (predicted[1], str(predicted[2])) if predicted else None
+    if predicted and state["status"] != "submitted" and doc.id in _trained_on(conn, version):
         predicted, withheld = None, "trained on this document"  # it would say back what it learned
     if predicted:  # once reviewed enough, a label suggests by what annotators did with it
-        decided = _live_decisions(conn, doc.project_id, model, predicted[1])
+        decided = _live_decisions(conn, doc.project_id, model, version)
         if decided:
             predicted = ([{**m, "offered": decided.get(m["label"], m.get("offered", True))}
-                          for m in predicted[0]], predicted[1])
+                          for m in predicted[0]], *predicted[1:])
     items = suggest(doc.text, doc.tokens, entries, taken, entity_labels,
                     pattern_matches=found, patterns_version=version_of(patterns) if patterns else "",
                     rejected=rejected, prefixes=prefixes,
@@ -162,15 +164,15 @@ _TRAINED_ON = Statement("SELECT scores FROM model_versions WHERE id = :v", resul
 _trained: dict[tuple, frozenset] = {}
 
 
-def _trained_on(conn, version_id: int) -> frozenset:
+def _trained_on(conn, version: tuple) -> frozenset:
     """The documents a model version learned from (a version never changes: kept per process,
     per database)."""
-    key = (str(conn.engine.url), version_id)
+    key = (str(conn.engine.url), version)
     found = _trained.get(key)
     if found is None:
         from annotator.services.learn import TRAINED_ON
 
-        row = _TRAINED_ON.first(conn, {"v": version_id})
+        row = _TRAINED_ON.first(conn, {"v": version[0]})
         found = frozenset(((row[0] if row else None) or {}).get(TRAINED_ON) or ())
         with _dictionaries_lock:
             if len(_trained) > 256:
@@ -182,18 +184,18 @@ def _trained_on(conn, version_id: int) -> frozenset:
 _live: dict[tuple, dict] = {}
 
 
-def _live_decisions(conn, project_id: int, number: int, version_id: int) -> dict[str, bool]:
+def _live_decisions(conn, project_id: int, number: int, version: tuple) -> dict[str, bool]:
     """{label: suggests} for the labels of version ``number`` reviewed often enough for their
     live precision to decide (learn.live_of; the others keep the held-out decision stored with
     each prediction), kept until a submission or a rejection in the project changes them."""
     from annotator.core.live import WINDOW
     from annotator.services.learn import live_of
 
-    key = (str(conn.engine.url), version_id, tuple(_STATE_OF_SUBMITTED.first(conn, {"p": project_id})),
+    key = (str(conn.engine.url), version, tuple(_STATE_OF_SUBMITTED.first(conn, {"p": project_id})),
            tuple(_STATE_OF_REJECTIONS.first(conn, {"p": project_id})))
     found = _live.get(key)
     if found is None:
-        row = _TRAINED_ON.first(conn, {"v": version_id})
+        row = _TRAINED_ON.first(conn, {"v": version[0]})
         live = live_of(conn, project_id, number, (row[0] if row else None) or {})
         found = {label: x["active"] for label, x in live.items() if x["reviewed"] >= WINDOW}
         with _dictionaries_lock:
