@@ -176,3 +176,45 @@ def test_what_the_person_drew_here_is_offered_here_whatever_others_rejected(h):
     assert status == 200, body
     got = [(NEXT[s:e], label) for s, e, label, _src, _sc in offered(c, nxt)]
     assert got == [("Meta", "ORG")]  # the second one, at NEXT.index("Meta가")
+
+
+# --- the report says whether any accepted suggestion could have come from a colleague ----------
+
+@pytest.mark.nodb
+def test_the_independence_check_finds_what_only_a_colleagues_spans_on_the_document_explain():
+    from annotator.core.anchoring import independence
+
+    texts = {1: "메타와 스케일AI", 2: "메타가 왔다"}
+    dic = {"source": "dictionary", "edited": False}
+    alice = {"document": 1, "user": "alice", "spans": [{"start": 0, "end": 2, "label": "ORG"},
+                                                        {"start": 4, "end": 9, "label": "ORG"}]}
+    bob = {"document": 1, "user": "bob", "spans": [{"start": 0, "end": 2, "label": "ORG", "origin": dic},
+                                                    {"start": 4, "end": 9, "label": "ORG", "origin": dic}]}
+    carol = {"document": 2, "user": "carol", "spans": [{"start": 0, "end": 2, "label": "ORG"}]}
+    got = independence([alice, bob, carol], texts, [], {})
+    # 메타 is carol's elsewhere; 스케일AI only alice's on this very document
+    assert (got["checked"], got["from_others"], got["documents"]) == (2, 1, 1)
+    assert got["examples"] == [{"document": 1, "user": "bob", "start": 4, "end": 9, "label": "ORG",
+                                "source": "dictionary"}]
+    assert independence([alice, bob, carol], texts, [(1, 4, 9, "ORG")], {})["from_others"] == 0  # an import's
+    model = {"document": 1, "user": "bob", "spans": [{"start": 0, "end": 2, "label": "ORG",
+                                                       "origin": {"source": "model", "version": "v1"}}]}
+    assert independence([model], texts, [], {"v1": {1}})["from_others"] == 1
+    assert independence([model], texts, [], {"v1": {2}})["from_others"] == 0
+
+
+def test_the_report_says_no_accepted_suggestion_came_from_a_colleague(team, h):
+    project, (d, elsewhere, later), alice, bob = team
+    lead = h.api(h.user("lena", "lead", member_of=[project]))
+    submit(alice, elsewhere, [span(ELSEWHERE, "메타", "ORG")])
+    submit(alice, d, [span(D, "스케일AI", "ORG"), span(D, "메타", "ORG")])
+    status, body = bob.get(f"/api/v1/documents/{d.id}/suggestions")
+    (g,) = body["items"]  # 메타, from alice's work elsewhere
+    status, body = bob.put(f"/api/v1/documents/{d.id}/annotation", {
+        "version": 0, "status": "submitted",
+        "spans": [{**{k: g[k] for k in ("start", "end", "label")}, "origin": {"source": g["source"]}}]})
+    assert status == 200, body
+    status, report = lead.get(f"/api/v1/projects/{project.id}/agreement")
+    assert status == 200
+    assert report["suggestions"]["independence"] == {"checked": 1, "from_others": 0, "documents": 0,
+                                                     "examples": []}

@@ -33,7 +33,7 @@ Undefined ratios are ``None`` with a sibling ``<name>_reason``, as everywhere in
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -169,3 +169,53 @@ def _arm_figures(arm: dict) -> dict:
     out["gold_annotations"] = len(reference)
     out["gold"] = scored["arm"]["exact"] if scored else prf(0, 0, 0)
     return out
+
+
+# --- independence: could a suggestion someone accepted have come from a colleague's work? ------
+
+def independence(anns, texts: dict[int, str], shared: list[tuple[int, int, int, str]],
+                 trained: dict[str, set[int]], most: int = 20) -> dict:
+    """Of the suggestions people accepted (spans whose origin is ``dictionary`` or ``model``),
+    those that only another person's annotation of the same document could explain (issue 23;
+    the server's rule is that there are none):
+
+    - a ``dictionary`` span whose (text, label) stands in no other document's submitted spans,
+      nowhere in the gold or the imports (``shared``: (document, start, end, label)), and not
+      twice in the person's own annotation of the document, but in a colleague's of it;
+    - a ``model`` span of a version that learned from the document (``trained``: its version
+      name, e.g. "v2" -> the documents it learned from).
+
+    ``anns``: {"document", "user", "spans": [{"start", "end", "label", "origin"?}]}. Returns
+    ``{"checked", "from_others", "documents", "examples"}`` (at most ``most`` examples)."""
+    support: dict[tuple, Counter] = {}
+
+    def key_of(doc, sp):
+        return texts.get(doc, "")[sp["start"]:sp["end"]], sp["label"]
+
+    anns = list(anns)
+    for a in anns:
+        for sp in a["spans"]:
+            support.setdefault(key_of(a["document"], sp), Counter())[(a["document"], a["user"])] += 1
+    for doc, start, end, label in shared:
+        support.setdefault(key_of(doc, {"start": start, "end": end, "label": label}), Counter())[(doc, None)] += 1
+    checked, found = 0, []
+    for a in anns:
+        doc, user = a["document"], a["user"]
+        for sp in a["spans"]:
+            source = (sp.get("origin") or {}).get("source")
+            if source == "dictionary":
+                checked += 1
+                by = support.get(key_of(doc, sp), Counter())
+                own = by.get((doc, user), 0) > 1
+                elsewhere = any(d != doc or u is None for d, u in by)
+                colleague = any(d == doc and u not in (user, None) for d, u in by)
+                if colleague and not own and not elsewhere:
+                    found.append({"document": doc, "user": user, **{k: sp[k] for k in ("start", "end", "label")},
+                                  "source": source})
+            elif source == "model":
+                checked += 1
+                if doc in trained.get((sp.get("origin") or {}).get("version") or "", ()):
+                    found.append({"document": doc, "user": user, **{k: sp[k] for k in ("start", "end", "label")},
+                                  "source": source})
+    return {"checked": checked, "from_others": len(found),
+            "documents": len({f["document"] for f in found}), "examples": found[:most]}

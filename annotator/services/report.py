@@ -276,12 +276,13 @@ def project_report(s: Session, project: Project, model: int | None = None) -> di
                          "honeypot_threshold": team_settings(project)["honeypot_threshold"]}
     report["label_summary"] = label_summary(report["layers"])
     report["per_annotator"] = annotator_figures(s, project, docs, pseudo)
-    report["suggestions"] = suggestion_section(s, project, layers["entity"])
+    report["suggestions"] = suggestion_section(s, project, layers["entity"], {d["id"]: d["text"] for d in docs})
     report["model"] = pseudo
     return report
 
 
-def suggestion_section(s: Session, project: Project, entity_labels: set[str]) -> dict:
+def suggestion_section(s: Session, project: Project, entity_labels: set[str],
+                       texts: dict[int, str] | None = None) -> dict:
     """What suggestions did (anchoring.suggestion_report) over every submitted annotation of
     persons, honeypots included (they are shown without suggestions): with the spans' origins,
     whether each document was shown with suggestions (suggestion_exposures; no row: without),
@@ -300,14 +301,15 @@ def suggestion_section(s: Session, project: Project, entity_labels: set[str]) ->
             .where(*where).order_by(Annotation.id)):
         anns[ann_id] = {"document": doc_id, "user": username, "shown": bool(shown),
                         "seconds": _seconds(created, submitted), "spans": []}
-    for ann_id, start, end, label, origin, edited in conn.execute(
-            select(Span.annotation_id, Span.start, Span.end, Label.name, Span.origin, Span.edited)
+    for ann_id, start, end, label, origin, edited, version in conn.execute(
+            select(Span.annotation_id, Span.start, Span.end, Label.name, Span.origin, Span.edited,
+                   Span.origin_version)
             .join(Annotation, Annotation.id == Span.annotation_id).join(User, User.id == Annotation.user_id)
             .join(Document, Document.id == Annotation.document_id).join(Label, Label.id == Span.label_id)
             .where(*where)):
         span = {"start": start, "end": end, "label": label}
         if origin:
-            span["origin"] = {"source": origin, "edited": bool(edited)}
+            span["origin"] = {"source": origin, "edited": bool(edited), "version": version}
         anns[ann_id]["spans"].append(span)
     rejections = [{"document": d, "user": u, "start": a, "end": b, "label": lab, "source": src}
                   for d, u, a, b, lab, src in conn.execute(
@@ -317,7 +319,32 @@ def suggestion_section(s: Session, project: Project, entity_labels: set[str]) ->
                       .join(Document, Document.id == SuggestionRejection.document_id)
                       .where(Document.project_id == project.id))]
     gold = {doc: by[GOLD_USER] for doc, by in load_annotations(s, project, honeypots=None, who=GOLD).items()}
-    return suggestion_report(anns.values(), rejections, gold, entity_labels)
+    out = suggestion_report(anns.values(), rejections, gold, entity_labels)
+    out["independence"] = _independence(s, project, list(anns.values()), texts or {})
+    return out
+
+
+def _independence(s: Session, project: Project, anns: list[dict], texts: dict[int, str]) -> dict:
+    """anchoring.independence over the persons' submitted annotations: ``texts`` (the report's;
+    honeypots' are loaded here), the gold and imported spans (``shared``: not a colleague's
+    work) and what each model version learned from."""
+    from annotator.core.anchoring import independence
+    from annotator.services.learn import TRAINED_ON
+    from annotator.storage.models import ModelVersion
+
+    if not any((sp.get("origin") or {}).get("source") for a in anns for sp in a["spans"]):
+        return independence([], {}, [], {})
+    shared = [tuple(r) for r in s.connection().execute(
+        select(Annotation.document_id, Span.start, Span.end, Label.name)
+        .join(Annotation, Annotation.id == Span.annotation_id).join(User, User.id == Annotation.user_id)
+        .join(Document, Document.id == Annotation.document_id).join(Label, Label.id == Span.label_id)
+        .where(Document.project_id == project.id, Annotation.status == "submitted", User.role == SYSTEM_ROLE))]
+    trained = {f"v{number}": set((scores or {}).get(TRAINED_ON) or ()) for number, scores in s.execute(
+        select(ModelVersion.number, ModelVersion.scores).where(ModelVersion.project_id == project.id))}
+    missing = sorted(({a["document"] for a in anns} | {r[0] for r in shared}) - set(texts))
+    if missing:  # honeypots, and documents only gold or an import annotated
+        texts = {**texts, **{d: t for d, _x, t in load_documents(s, project, honeypots=None, ids=missing)}}
+    return independence(anns, texts, shared, trained)
 
 
 def _document_diff(s: Session, doc: Document, anns: dict[str, list[dict]]) -> dict:

@@ -170,6 +170,15 @@ function drawSuggestions() {
   if (!tbody.children.length) {
     tbody.append(el("tr", {}, el("td", { colspan: 10, class: "muted" }, "No suggestion accepted or rejected in submitted work yet.")));
   }
+  const ind = sec.independence;
+  if (ind) {
+    const none = ind.from_others === 0;
+    $("sug-independence").replaceChildren(
+      el("strong", {}, "Independence: "),
+      none ? `${ind.checked === 1 ? "the one accepted suggestion" : `none of the ${ind.checked} accepted suggestions`} from the dictionary or the model ${ind.checked === 1 ? "could not" : "could"} have come from another annotator's work on the same document.`
+        : `${ind.from_others} of ${ind.checked} accepted suggestions, on ${ind.documents} documents, could have come only from another annotator's work on the same document; agreement there is not independent.`);
+    $("sug-independence").className = none ? "muted" : "banner error";
+  }
 }
 
 function drawDocuments() {
