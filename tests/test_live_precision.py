@@ -69,3 +69,30 @@ def test_a_label_whose_suggestions_are_rejected_stops_suggesting_and_the_card_sa
     live = v["live"]["PERSON"]
     assert (live["reviewed"], live["precision"], live["active"]) == (20, 0.0, False)
     assert live["why"] == "live precision 0.00 over the last 20 reviewed (< 0.8)"
+
+
+def test_the_variants_source_stops_for_a_label_its_reviews_fail(h):
+    """The variants source has its own rule: 20 of its PERSON suggestions rejected, the 21st
+    document is offered none (each a different name, which one rejection makes unwanted)."""
+    ann = h.user("ann")
+    p = h.project("Variants", members=[ann], language="en")
+    h.settings(p, control_share=0.0)
+    texts = [f"Zed{i} Quux{i} spoke today. Then Quux{i} left." for i in range(WINDOW + 1)]
+    docs = h.docs(p, [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)])
+    h.tokenize(p)
+    api = h.api(ann)
+
+    def variants_after_drawing(doc, text):
+        name = text.split(" spoke")[0]
+        status, body = api.put(f"/api/v1/documents/{doc.id}/annotation",
+                               {"version": 0, "spans": [{"start": 0, "end": len(name), "label": "PERSON"}]})
+        assert status == 200, body
+        status, body = api.get(f"/api/v1/documents/{doc.id}/suggestions")
+        return [g for g in body["items"] if g["source"] == "variants"]
+
+    for doc, text in zip(docs[:WINDOW], texts):
+        (g,) = variants_after_drawing(doc, text)  # Quux{i}, the last word of the name drawn
+        assert text[g["start"]:g["end"]].startswith("Quux")
+        assert api.post(f"/api/v1/documents/{doc.id}/suggestions/rejections",
+                        {k: g[k] for k in ("start", "end", "label", "source")})[0] == 201
+    assert variants_after_drawing(docs[WINDOW], texts[WINDOW]) == []

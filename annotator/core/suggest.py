@@ -413,7 +413,7 @@ def suggest(text: str, tokens: list, entries: dict[str, tuple[str, float]], take
             patterns_version: str = "", prefixes: set[str] | None = None,
             model_spans: list[dict] = (), model_version: str = "",
             unwanted: set[tuple[str, str]] = frozenset(),
-            variants: bool | list[Variants] = True) -> list[dict]:
+            variants: bool | list[Variants] = True, variants_off: set[str] = frozenset()) -> list[dict]:
     """Every suggestion for one person on one document (see the module's docstring).
     ``labels``: the entity labels of the project; other labels are never suggested.
     ``pattern_matches``: (start, end, label) found by the project's own patterns
@@ -421,7 +421,8 @@ def suggest(text: str, tokens: list, entries: dict[str, tuple[str, float]], take
     score, attributes}) for this document. ``unwanted``: (surface, label) pairs people of the
     project rejected more often than they accepted them: no source suggests them again.
     ``variants``: False for none, True to make the tables here, or the tables (``variants_of``,
-    which a caller keeps with its dictionary)."""
+    which a caller keeps with its dictionary); ``variants_off``: the labels whose variants
+    annotators rejected too often (live.py), never offered."""
     bounds = Boundaries(tokens)
     cands = [c for c in dictionary_candidates(text, bounds, entries, dictionary_version,
                                               tokens=sorted(tokens), prefixes=prefixes)
@@ -438,7 +439,8 @@ def suggest(text: str, tokens: list, entries: dict[str, tuple[str, float]], take
             (c["start"], c["end"], c["label"]) for c in first]
         tables = variants if isinstance(variants, list) else [variants_of(entries)]
         found = [c for c in variant_candidates(text, bounds, sorted(tokens), entries, named, tables)
-                 if c["label"] in labels and (text[c["start"]:c["end"]], c["label"]) not in unwanted]
+                 if c["label"] in labels and c["label"] not in variants_off
+                 and (text[c["start"]:c["end"]], c["label"]) not in unwanted]
         held = taken + [Taken(c["start"], c["end"], c["label"], True) for c in first]
         first = sorted(first + choose(found, held, rejected), key=lambda c: (c["start"], c["end"]))
     model = [_suggestion(m["start"], m["end"], m["label"], MODEL, m.get("score", 1.0), model_version)

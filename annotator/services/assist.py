@@ -149,11 +149,12 @@ def suggestions_for(reader, doc: Document, user: User) -> dict:
         if decided:
             predicted = ([{**m, "offered": decided.get(m["label"], m.get("offered", True))}
                           for m in predicted[0]], *predicted[1:])
+    variants_off = _variants_off(conn, doc.project_id)
     items = suggest(doc.text, doc.tokens, entries, taken, entity_labels,
                     pattern_matches=found, patterns_version=version_of(patterns) if patterns else "",
                     rejected=rejected, prefixes=prefixes,
                     model_spans=predicted[0] if predicted else (), model_version=f"v{model}",
-                    unwanted=unwanted, variants=tables)
+                    unwanted=unwanted, variants=tables, variants_off=variants_off)
     out = {"items": items, "pending": False, "control": False, "shown": True}
     if withheld:
         out["withheld"] = {"model": withheld}
@@ -178,6 +179,41 @@ def _trained_on(conn, version: tuple) -> frozenset:
             if len(_trained) > 256:
                 _trained.clear()
             _trained[key] = found
+    return found
+
+
+# The variants source's own live-precision rule (core/live.py): per label, over its last 20
+# reviewed suggestions in the project; until then it suggests.
+_VARIANT_SPANS = Statement(
+    "SELECT a.submitted_at, l.name, s.edited FROM spans s JOIN annotations a ON a.id = s.annotation_id "
+    "JOIN documents d ON d.id = a.document_id JOIN labels l ON l.id = s.label_id "
+    "WHERE d.project_id = :p AND a.status = 'submitted' AND s.origin = 'variants'",
+    results={0: DateTime(timezone=True)})
+_VARIANT_REJECTIONS = Statement(
+    "SELECT r.created_at, r.label FROM suggestion_rejections r JOIN documents d ON d.id = r.document_id "
+    "WHERE d.project_id = :p AND r.source = 'variants'", results={0: DateTime(timezone=True)})
+_variants_live: dict[tuple, frozenset] = {}
+
+
+def _variants_off(conn, project_id: int) -> frozenset:
+    """The labels whose variants fell below the bar (live.live_labels), kept until a
+    submission or a rejection in the project changes them."""
+    from annotator.core.live import ACCEPTED, EDITED, REJECTED, WINDOW, live_labels
+
+    key = (str(conn.engine.url), project_id, tuple(_STATE_OF_SUBMITTED.first(conn, {"p": project_id})),
+           tuple(_STATE_OF_REJECTIONS.first(conn, {"p": project_id})))
+    found = _variants_live.get(key)
+    if found is None:
+        events = [(when, label, EDITED if edited else ACCEPTED)
+                  for when, label, edited in _VARIANT_SPANS.all(conn, {"p": project_id})]
+        events += [(when, label, REJECTED) for when, label in _VARIANT_REJECTIONS.all(conn, {"p": project_id})]
+        labels = {label for _w, label, _o in events}
+        live = live_labels(events, labels, labels)
+        found = frozenset(label for label, x in live.items() if x["reviewed"] >= WINDOW and not x["active"])
+        with _dictionaries_lock:
+            if len(_variants_live) > 256:
+                _variants_live.clear()
+            _variants_live[key] = found
     return found
 
 
