@@ -70,8 +70,9 @@ _OTHERS_REJECTED_ON_DOCUMENT = Statement(
     'SELECT substr(d.text, r."start" + 1, r."end" - r."start") AS surface, r.label, COUNT(*) '
     "FROM suggestion_rejections r JOIN documents d ON d.id = r.document_id "
     f"WHERE r.document_id = :d AND r.user_id <> :u AND NOT {_BOUNDS_ONLY} GROUP BY surface, r.label")
+# with the newest one's time: ids come again after a reset (PostgreSQL's RESTART IDENTITY)
 _STATE_OF_REJECTIONS = Statement(
-    "SELECT COUNT(*), MAX(r.id) FROM suggestion_rejections r JOIN documents d "
+    "SELECT COUNT(*), MAX(r.id), MAX(r.created_at) FROM suggestion_rejections r JOIN documents d "
     "ON d.id = r.document_id WHERE d.project_id = :p")
 _SETTINGS = Statement("SELECT settings FROM projects WHERE id = :p", results={0: JSON()})
 _PREDICTED = Statement("SELECT p.spans, v.id, v.created_at FROM predictions p JOIN model_versions v "
