@@ -348,15 +348,19 @@ def require_body(data: bytes, name: str = "the request body") -> bytes:
     return data
 
 
+def too_large(size: int, label: str = "The request body") -> PayloadTooLarge:
+    """The refusal of a JSON body of ``size`` bytes, past MAX_JSON_BYTES."""
+    return PayloadTooLarge(f"{label} ({size} bytes) is larger than the limit of {MAX_JSON_BYTES} "
+                           "bytes for a JSON body.",
+                           [{"field": "body", "size": size, "limit": MAX_JSON_BYTES, "reason": "too large"}])
+
+
 def read_json_body(data: bytes, name: str = "the request body"):
     """A JSON request body: every reading rule above, the string rules included."""
     label = name[:1].upper() + name[1:]
     require_body(data, name)
     if len(data) > MAX_JSON_BYTES:
-        raise PayloadTooLarge(f"{label} ({len(data)} bytes) is larger than the limit of {MAX_JSON_BYTES} "
-                              "bytes for a JSON body.",
-                              [{"field": "body", "size": len(data), "limit": MAX_JSON_BYTES,
-                                "reason": "too large"}])
+        raise too_large(len(data), label)
     try:
         text, _bom = decode_utf8(data)  # RFC 8259 lets a parser ignore a BOM: we do
     except Utf8Error as e:

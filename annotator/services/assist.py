@@ -23,6 +23,7 @@ from sqlalchemy import JSON, Boolean, DateTime
 from annotator.core.patterns import match, version_of
 from annotator.core.spans import ENTITY
 from annotator.core.suggest import (
+    ORG,
     Taken,
     dictionary_entries,
     patch_entries,
@@ -110,8 +111,9 @@ def suggestions_for(reader, doc: Document, user: User) -> dict:
                      and not any(a.get("required") for a in spec.attributes.values())}
     state = annotation_state(conn, doc, user)
     mine = state["spans"]
+    project_state = _project_state(conn, doc.project_id)
     rows, entries, prefixes, unwanted, rejected_rows, variants = _project_dictionary(
-        conn, doc.project_id, tuple(sorted(specs)))
+        conn, doc.project_id, tuple(sorted(specs)), project_state)
     tables = [variants]
     params = {"d": doc.id, "u": user.id}
     others = [tuple(r) for r in _OTHERS_ON_DOCUMENT.all(conn, {**params, "system": SYSTEM_ROLE,
@@ -130,7 +132,7 @@ def suggestions_for(reader, doc: Document, user: User) -> dict:
         entries = patch_entries(entries, rows + own, set(mine_entries))  # only their texts change
         prefixes = prefixes | prefixes_of(mine_entries)
         unwanted = unwanted - {(surface, label) for surface, label, _n in own}
-        orgs = {s for s, (label, _x) in entries.items() if label == "ORG"}
+        orgs = {s for s, (label, _x) in entries.items() if label == ORG}
         tables = [*tables, variants_of(mine_entries, orgs)]
     taken = [Taken(sp["start"], sp["end"], sp["label"], sp["label"] in entity_labels)
              for sp in mine]
@@ -146,11 +148,11 @@ def suggestions_for(reader, doc: Document, user: User) -> dict:
     if predicted and state["status"] != "submitted" and doc.id in _trained_on(conn, version):
         predicted, withheld = None, "trained on this document"  # it would say back what it learned
     if predicted:  # once reviewed enough, a label suggests by what annotators did with it
-        decided = _live_decisions(conn, doc.project_id, model, version)
+        decided = _live_decisions(conn, doc.project_id, model, version, project_state)
         if decided:
             predicted = ([{**m, "offered": decided.get(m["label"], m.get("offered", True))}
                           for m in predicted[0]], *predicted[1:])
-    variants_off = _variants_off(conn, doc.project_id)
+    variants_off = _variants_off(conn, doc.project_id, project_state)
     items = suggest(doc.text, doc.tokens, entries, taken, entity_labels,
                     pattern_matches=found, patterns_version=version_of(patterns) if patterns else "",
                     rejected=rejected, prefixes=prefixes,
@@ -175,11 +177,7 @@ def _trained_on(conn, version: tuple) -> frozenset:
         from annotator.services.learn import TRAINED_ON
 
         row = _TRAINED_ON.first(conn, {"v": version[0]})
-        found = frozenset(((row[0] if row else None) or {}).get(TRAINED_ON) or ())
-        with _dictionaries_lock:
-            if len(_trained) > 256:
-                _trained.clear()
-            _trained[key] = found
+        found = _remember(_trained, key, frozenset(((row[0] if row else None) or {}).get(TRAINED_ON) or ()))
     return found
 
 
@@ -196,13 +194,12 @@ _VARIANT_REJECTIONS = Statement(
 _variants_live: dict[tuple, frozenset] = {}
 
 
-def _variants_off(conn, project_id: int) -> frozenset:
+def _variants_off(conn, project_id: int, state: tuple) -> frozenset:
     """The labels whose variants fell below the bar (live.live_labels), kept until a
     submission or a rejection in the project changes them."""
     from annotator.core.live import ACCEPTED, EDITED, REJECTED, WINDOW, live_labels
 
-    key = (str(conn.engine.url), project_id, tuple(_STATE_OF_SUBMITTED.first(conn, {"p": project_id})),
-           tuple(_STATE_OF_REJECTIONS.first(conn, {"p": project_id})))
+    key = (str(conn.engine.url), project_id, state)
     found = _variants_live.get(key)
     if found is None:
         events = [(when, label, EDITED if edited else ACCEPTED)
@@ -210,35 +207,28 @@ def _variants_off(conn, project_id: int) -> frozenset:
         events += [(when, label, REJECTED) for when, label in _VARIANT_REJECTIONS.all(conn, {"p": project_id})]
         labels = {label for _w, label, _o in events}
         live = live_labels(events, labels, labels)
-        found = frozenset(label for label, x in live.items() if x["reviewed"] >= WINDOW and not x["active"])
-        with _dictionaries_lock:
-            if len(_variants_live) > 256:
-                _variants_live.clear()
-            _variants_live[key] = found
+        found = _remember(_variants_live, key, frozenset(
+            label for label, x in live.items() if x["reviewed"] >= WINDOW and not x["active"]))
     return found
 
 
 _live: dict[tuple, dict] = {}
 
 
-def _live_decisions(conn, project_id: int, number: int, version: tuple) -> dict[str, bool]:
+def _live_decisions(conn, project_id: int, number: int, version: tuple, state: tuple) -> dict[str, bool]:
     """{label: suggests} for the labels of version ``number`` reviewed often enough for their
     live precision to decide (learn.live_of; the others keep the held-out decision stored with
     each prediction), kept until a submission or a rejection in the project changes them."""
     from annotator.core.live import WINDOW
     from annotator.services.learn import live_of
 
-    key = (str(conn.engine.url), version, tuple(_STATE_OF_SUBMITTED.first(conn, {"p": project_id})),
-           tuple(_STATE_OF_REJECTIONS.first(conn, {"p": project_id})))
+    key = (str(conn.engine.url), version, state)
     found = _live.get(key)
     if found is None:
         row = _TRAINED_ON.first(conn, {"v": version[0]})
         live = live_of(conn, project_id, number, (row[0] if row else None) or {})
-        found = {label: x["active"] for label, x in live.items() if x["reviewed"] >= WINDOW}
-        with _dictionaries_lock:
-            if len(_live) > 256:
-                _live.clear()
-            _live[key] = found
+        found = _remember(_live, key, {label: x["active"] for label, x in live.items()
+                                       if x["reviewed"] >= WINDOW})
     return found
 
 
@@ -286,12 +276,26 @@ _dictionaries: dict[int, tuple] = {}
 _dictionaries_lock = threading.Lock()
 
 
-def _project_dictionary(conn, project_id: int, labels: tuple) -> tuple:
+def _project_state(conn, project_id: int) -> tuple:
+    """What says whether the caches below are current: the project's submissions and rejections."""
+    return (tuple(_STATE_OF_SUBMITTED.first(conn, {"p": project_id})),
+            tuple(_STATE_OF_REJECTIONS.first(conn, {"p": project_id})))
+
+
+def _remember(store: dict, key, value, most: int = 256):
+    """``store[key] = value``, the store emptied first when it holds ``most`` (a bounded cache)."""
+    with _dictionaries_lock:
+        if len(store) > most:
+            store.clear()
+        store[key] = value
+    return value
+
+
+def _project_dictionary(conn, project_id: int, labels: tuple, state: tuple) -> tuple:
     """The accepted (surface, label, count) rows, the dictionary, its prefixes, the pairs
     rejected more often than accepted (suggest.unwanted_pairs), the rejected rows and the
     variant tables (suggest.variants_of); cached until a submission or a rejection changes them."""
-    key = (tuple(_STATE_OF_SUBMITTED.first(conn, {"p": project_id})),
-           tuple(_STATE_OF_REJECTIONS.first(conn, {"p": project_id})), labels)
+    key = (state, labels)
     cached = _dictionaries.get(project_id)
     if cached is not None and cached[0] == key:
         return cached[1:]
@@ -299,11 +303,8 @@ def _project_dictionary(conn, project_id: int, labels: tuple) -> tuple:
     entries = dictionary_entries(rows)
     rejected = [tuple(r) for r in _REJECTED_PAIRS.all(conn, {"p": project_id})]
     unwanted = unwanted_pairs(rows, rejected)
-    value = (key, rows, entries, prefixes_of(entries), unwanted, rejected, variants_of(entries))
-    with _dictionaries_lock:
-        if len(_dictionaries) > 64:
-            _dictionaries.clear()
-        _dictionaries[project_id] = value
+    value = _remember(_dictionaries, project_id,
+                      (key, rows, entries, prefixes_of(entries), unwanted, rejected, variants_of(entries)), 64)
     return value[1:]
 
 

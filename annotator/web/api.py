@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import func, or_, select
 
-from annotator.core.bodies import MAX_JSON_BYTES, check_object, read_json_body, require_body
-from annotator.core.errors import BadRequest, Forbidden, Invalid, NotFound, PayloadTooLarge, error_body
+from annotator.core.bodies import MAX_JSON_BYTES, check_object, read_json_body, require_body, too_large
+from annotator.core.errors import BadRequest, Forbidden, Invalid, NotFound, error_body
 from annotator.core.numbers import whole
 from annotator.services.annotations import (
     annotation_state,
@@ -46,10 +46,7 @@ def json_bytes() -> bytes:
     and past MAX_CONTENT_LENGTH (errors.py says so)."""
     size = request.content_length
     if size is not None and size > MAX_JSON_BYTES:
-        raise PayloadTooLarge(f"The request body ({size} bytes) is larger than the limit of "
-                              f"{MAX_JSON_BYTES} bytes for a JSON body.",
-                              [{"field": "body", "size": size, "limit": MAX_JSON_BYTES,
-                                "reason": "too large"}])
+        raise too_large(size)
     return request.get_data(cache=True)
 
 
